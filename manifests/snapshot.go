@@ -2,6 +2,7 @@ package manifests
 
 import (
 	"fmt"
+	"github.com/gatecheck/gatecheck/internal/apigeeapi"
 	"regexp"
 	"time"
 )
@@ -30,9 +31,16 @@ type Snapshot struct {
 	Workloads []*Workload
 	// Objectives by name (the value of the x-gateway-inference-objective header).
 	Objectives map[string]*Objective
+	// Products are the APIProducts and APIOperationSets, as the Apigee
+	// Operator syncs them into Apigee: one product each, with an operation
+	// config per enforcing APIMExtensionPolicy (its apiSource).
+	Products []apigeeapi.APIProduct
 	// Policies is Apigee policy XML found beside the manifests, by file name
 	// relative to the manifests root (for example "policies/verify-key.xml").
 	Policies map[string][]byte
+	// GatewayClasses maps each GatewayClass name to its controllerName. A
+	// Gateway may name a class that is not here (one the cluster provides).
+	GatewayClasses map[string]string
 }
 
 // Gateway is one Gateway object with its listeners and the routes attached to it.
@@ -43,8 +51,11 @@ type Gateway struct {
 	// Rules are the rules of every HTTPRoute attached to this Gateway, flattened
 	// to one entry per match and sorted by Gateway API's precedence
 	// (https://gateway-api.sigs.k8s.io/reference/spec/#httprouterule): exact
-	// path before prefix, longer prefix first, then more header matches, then
-	// more query matches, then method, then the older route, then name order.
+	// path first, then regular expression (implementation-specific), then
+	// prefix with the longer prefix first, then a method match, then more
+	// header matches, then more query matches, then the older route, then
+	// namespace/name order, then rule and match order. The first rule that
+	// matches a request wins.
 	Rules []*RouteRule
 	// Extensions are called in order for every request on this Gateway.
 	Extensions []*Extension
@@ -105,8 +116,11 @@ type RouteRule struct {
 	Backends []Backend
 	// Timeout is timeouts.request; zero means none.
 	Timeout time.Duration
+	// BackendTimeout is timeouts.backendRequest (each attempt to reach a
+	// backend); zero means none.
+	BackendTimeout time.Duration
 	// RequestHeaders are added/set/removed before the request goes upstream
-	// (the RequestHeaderModifier filter).
+	// (the RequestHeaderModifier filter). Header names are lower-cased.
 	SetRequestHeaders    map[string]string
 	AddRequestHeaders    map[string]string
 	RemoveRequestHeaders []string
@@ -205,10 +219,15 @@ type FieldError struct {
 	Msg    string
 }
 
+// Error renders the error as "file: object: field: message", leaving out
+// the parts that are empty.
 func (e *FieldError) Error() string {
 	where := e.Object
-	if e.File != "" {
+	switch {
+	case e.File != "" && where != "":
 		where = e.File + ": " + where
+	case e.File != "":
+		where = e.File
 	}
 	if e.Field != "" {
 		return fmt.Sprintf("%s: %s: %s", where, e.Field, e.Msg)
@@ -231,4 +250,21 @@ type Extension struct {
 	FailOpen bool
 	// Timeout bounds each message exchange with the extension.
 	Timeout time.Duration
+
+	// The Apigee side of an APIMExtensionPolicy.
+	Namespace string
+	// DefaultSecurity is spec.defaultSecurityEnabled: the operator's API-key
+	// check and product quota.
+	DefaultSecurity bool
+	// RequestPolicies and ResponsePolicies are the policy XML files attached
+	// to the flow (policies/<name>/request/*.xml and .../response/*.xml beside
+	// the manifests), in file-name order.
+	RequestPolicies  []PolicyFile
+	ResponsePolicies []PolicyFile
+}
+
+// PolicyFile is one Apigee policy XML file.
+type PolicyFile struct {
+	Path string // relative to the manifests root
+	XML  []byte
 }
