@@ -1,0 +1,145 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatecheck/gatecheck/conformance/harness/sim"
+	"github.com/gatecheck/gatecheck/fakes/model"
+	"github.com/gatecheck/gatecheck/manifests"
+)
+
+type sandboxFlags struct {
+	gatewayAddr string
+	manifests   string
+	readyFile   string
+	seed        int64
+}
+
+func newSandboxCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "sandbox",
+		Short: "Run the whole simulated stack for a developer",
+	}
+	cmd.AddCommand(newSandboxUpCmd(g))
+	return cmd
+}
+
+func newSandboxUpCmd(g *globals) *cobra.Command {
+	f := &sandboxFlags{}
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Start the gateway, endpoint picker and model servers on loopback and serve until interrupted",
+		Long: `sandbox up starts every component of a topology in this process: the gateway on
+--gateway-addr, the rest on free loopback ports. It prints the gateway URL and a
+curl line, writes --ready-file once everything answers, and serves until SIGINT
+or SIGTERM.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runSandboxUp(cmd, g, f)
+		},
+	}
+	cmd.Flags().StringVar(&f.gatewayAddr, "gateway-addr", "127.0.0.1:8080", "address of the gateway's listener")
+	cmd.Flags().StringVar(&f.manifests, "manifests", "", "directory of the topology's manifests (default: the embedded default topology)")
+	cmd.Flags().StringVar(&f.readyFile, "ready-file", "", "write JSON describing the running sandbox to this file once everything answers")
+	cmd.Flags().Int64Var(&f.seed, "seed", 1, "seed for the picker's tie-breaks and weighted route choices")
+	return cmd
+}
+
+func loadSnapshot(dir string) (*manifests.Snapshot, error) {
+	if dir == "" {
+		return manifests.LoadDefault()
+	}
+	if fi, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("--manifests: %w", err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("--manifests %s: not a directory", dir)
+	}
+	objs, policies, err := manifests.Load(os.DirFS(dir), ".")
+	if err != nil {
+		return nil, fmt.Errorf("manifests in %s:\n%w", dir, err)
+	}
+	snap, err := manifests.Compile(objs, policies)
+	if err != nil {
+		return nil, fmt.Errorf("manifests in %s:\n%w", dir, err)
+	}
+	return snap, nil
+}
+
+func runSandboxUp(cmd *cobra.Command, g *globals, f *sandboxFlags) error {
+	start := time.Now()
+	log, err := g.logger()
+	if err != nil {
+		return err
+	}
+	snap, err := loadSnapshot(f.manifests)
+	if err != nil {
+		return err
+	}
+	env, err := sim.Start(cmd.Context(), sim.Options{Snapshot: snap, GatewayAddr: f.gatewayAddr, Logger: log, Seed: f.seed})
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	if f.readyFile != "" {
+		if err := sim.WriteReadyFile(f.readyFile, env.Ready()); err != nil {
+			return err
+		}
+		defer os.Remove(f.readyFile)
+	}
+	printSandbox(g, env, time.Since(start))
+	<-cmd.Context().Done()
+	fmt.Fprintln(g.stdout, "gatecheck sandbox: shutting down")
+	return nil
+}
+
+// servedModels lists the model names the topology's model servers answer to.
+func servedModels(snap *manifests.Snapshot) []string {
+	set := map[string]bool{}
+	for _, w := range snap.Workloads {
+		if w.Component() != "model" {
+			continue
+		}
+		cfg, err := model.ParseFlags(w.ComponentArgs())
+		if err != nil {
+			continue
+		}
+		set[cfg.Model] = true
+		for _, n := range cfg.ServedModelNames {
+			set[n] = true
+		}
+		for _, n := range cfg.LoRAModules {
+			set[n] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for n := range set {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func printSandbox(g *globals, env *sim.Env, took time.Duration) {
+	models := servedModels(env.Snapshot())
+	first := "my-model"
+	if len(models) > 0 {
+		first = models[0]
+	}
+	url := env.GatewayURL()
+	w := g.stdout
+	fmt.Fprintf(w, "gatecheck sandbox is up (ready in %s)\n\n", took.Round(time.Millisecond))
+	fmt.Fprintf(w, "  gateway:  %s\n", url)
+	if len(models) > 0 {
+		fmt.Fprintf(w, "  models:   %s\n", strings.Join(models, ", "))
+	}
+	fmt.Fprintf(w, "\nTry:\n  curl -s %s/v1/chat/completions -H 'content-type: application/json' \\\n", url)
+	fmt.Fprintf(w, "    -d '{\"model\":%q,\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}'\n", first)
+	fmt.Fprintf(w, "  OLLAMA_HOST=%s ollama run %s   # the Ollama API is served too\n\n", url, first)
+	fmt.Fprintln(w, "Press Ctrl-C to stop.")
+}
