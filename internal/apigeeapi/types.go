@@ -1,9 +1,9 @@
 package apigeeapi
 
-// The JSON shapes of Apigee's management API (apigee.googleapis.com/v1),
-// as far as gatecheck uses them. Field names and casing follow Apigee's
-// documentation; int64 values that Apigee sends as strings (timestamps, quota
-// limits) are strings here too, so a real organisation's answers decode.
+import (
+	"bytes"
+	"encoding/json"
+)
 
 // Attribute is a name/value pair on a product, app or developer.
 type Attribute struct {
@@ -26,18 +26,40 @@ type Developer struct {
 	OrganizationName string      `json:"organizationName,omitempty"`
 }
 
-// Developers is the list answer for developers (with expand=true).
+// Developers is the list answer for developers (Apigee's
+// ListOfDevelopersResponse). Without expand=true each entry carries only the
+// email.
 type Developers struct {
 	Developer []Developer `json:"developer"`
 }
 
 // APIProductRef is a product on a credential, with its approval status.
+//
+// Apigee answers with objects but takes bare product names in requests
+// (DeveloperAppKey.apiProducts is typed "any" in the discovery document), so
+// a JSON string decodes too, as a product with no status.
 type APIProductRef struct {
 	APIProduct string `json:"apiproduct"`
 	Status     string `json:"status"` // approved | revoked | pending
 }
 
-// Credential is one consumer key/secret pair of an app.
+// UnmarshalJSON accepts {"apiproduct":"p","status":"approved"} or "p".
+func (r *APIProductRef) UnmarshalJSON(data []byte) error {
+	if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && trimmed[0] == '"' {
+		*r = APIProductRef{}
+		return json.Unmarshal(trimmed, &r.APIProduct)
+	}
+	type plain APIProductRef // without this method
+	var p plain
+	if err := json.Unmarshal(data, &p); err != nil {
+		return err
+	}
+	*r = APIProductRef(p)
+	return nil
+}
+
+// Credential is one consumer key/secret pair of an app (Apigee's
+// DeveloperAppKey).
 type Credential struct {
 	ConsumerKey    string          `json:"consumerKey"`
 	ConsumerSecret string          `json:"consumerSecret,omitempty"`
@@ -47,12 +69,16 @@ type Credential struct {
 	Status         string          `json:"status,omitempty"`    // approved | revoked | pending
 	IssuedAt       string          `json:"issuedAt,omitempty"`  // ms since epoch, as a string
 	ExpiresAt      string          `json:"expiresAt,omitempty"` // ms since epoch, "-1" for never
+	// ExpiresInSeconds is input only, on create: the key's lifetime in
+	// seconds, -1 or absent for never.
+	ExpiresInSeconds string `json:"expiresInSeconds,omitempty"`
 }
 
 // DeveloperApp is an app of a developer.
 type DeveloperApp struct {
 	AppID          string       `json:"appId,omitempty"`
-	Name           string       `json:"name"`
+	Name           string       `json:"name,omitempty"`
+	AppFamily      string       `json:"appFamily,omitempty"`
 	DeveloperID    string       `json:"developerId,omitempty"`
 	APIProducts    []string     `json:"apiProducts,omitempty"`
 	Attributes     []Attribute  `json:"attributes,omitempty"`
@@ -65,7 +91,9 @@ type DeveloperApp struct {
 	LastModifiedAt string       `json:"lastModifiedAt,omitempty"`
 }
 
-// DeveloperApps is the list answer for a developer's apps (with expand=true).
+// DeveloperApps is the list answer for a developer's apps (Apigee's
+// ListDeveloperAppsResponse). Without expand=true each entry carries only the
+// appId and name.
 type DeveloperApps struct {
 	App []DeveloperApp `json:"app"`
 }
@@ -128,7 +156,10 @@ type APIProduct struct {
 	ApprovalType      string             `json:"approvalType,omitempty"` // auto | manual
 	Attributes        []Attribute        `json:"attributes,omitempty"`
 	Environments      []string           `json:"environments,omitempty"`
+	Proxies           []string           `json:"proxies,omitempty"`
+	APIResources      []string           `json:"apiResources,omitempty"`
 	Scopes            []string           `json:"scopes,omitempty"`
+	QuotaCounterScope string             `json:"quotaCounterScope,omitempty"`
 	Quota             string             `json:"quota,omitempty"`
 	QuotaInterval     string             `json:"quotaInterval,omitempty"`
 	QuotaTimeUnit     string             `json:"quotaTimeUnit,omitempty"`
@@ -138,7 +169,9 @@ type APIProduct struct {
 	LastModifiedAt    string             `json:"lastModifiedAt,omitempty"`
 }
 
-// APIProducts is the list answer for products (with expand=true).
+// APIProducts is the list answer for products (Apigee's
+// ListApiProductsResponse). Without expand=true each entry carries only the
+// name.
 type APIProducts struct {
 	APIProduct []APIProduct `json:"apiProduct"`
 }
@@ -146,17 +179,19 @@ type APIProducts struct {
 // AccessToken is the answer of POST /oauth/token (client_credentials), in the
 // shape Apigee's OAuthV2 GenerateAccessToken policy returns.
 type AccessToken struct {
-	AccessToken      string `json:"access_token"`
-	TokenType        string `json:"token_type"`
-	ExpiresIn        string `json:"expires_in"` // seconds, as a string
-	IssuedAt         string `json:"issued_at"`  // ms since epoch
-	ClientID         string `json:"client_id"`
-	ApplicationName  string `json:"application_name"`
-	Scope            string `json:"scope"`
-	Status           string `json:"status"`
-	APIProductList   string `json:"api_product_list"`
-	DeveloperEmail   string `json:"developer.email,omitempty"`
-	OrganizationName string `json:"organization_name"`
+	AccessToken     string `json:"access_token"`
+	TokenType       string `json:"token_type"`
+	ExpiresIn       string `json:"expires_in"` // seconds, as a string
+	IssuedAt        string `json:"issued_at"`  // ms since epoch
+	ClientID        string `json:"client_id"`
+	ApplicationName string `json:"application_name"`
+	Scope           string `json:"scope"`
+	Status          string `json:"status"`
+	APIProductList  string `json:"api_product_list"` // "[p1, p2]"
+	// APIProductListJSON is the same list as a JSON array.
+	APIProductListJSON []string `json:"api_product_list_json,omitempty"`
+	DeveloperEmail     string   `json:"developer.email,omitempty"`
+	OrganizationName   string   `json:"organization_name"`
 }
 
 // Fault is Apigee's error body:
@@ -187,4 +222,13 @@ type ErrorBody struct {
 	Code    int    `json:"code"`
 	Message string `json:"message"`
 	Status  string `json:"status"`
+}
+
+// ClockAdvance is the body and the answer of gatecheck's own POST
+// /v1/emulator/clock:advance (no such call exists on a real Apigee): how far
+// to move the emulator's clock, as a Go duration ("61s", "1h"), and, in the
+// answer, the emulator's time afterwards in ms since epoch.
+type ClockAdvance struct {
+	Duration string `json:"duration"`
+	Now      string `json:"now,omitempty"`
 }

@@ -411,4 +411,3 @@ func TestReadyFile(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 }
-
