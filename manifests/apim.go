@@ -13,13 +13,19 @@ import (
 
 // The Apigee runtime an APIMExtensionPolicy sends traffic to. On GKE the
 // operator points the Gateway's traffic extension at Google's managed
-// runtime; here it is gatecheck's fake runtime, reached as this Service in the
-// policy's namespace (the simulation maps it to its in-process runtime, kind
-// deploys `gatecheck serve apigee` behind it).
+// runtime; here it is gatecheck's fake runtime, reached as the Service
+// RuntimeServiceName(policy) on RuntimePort in the policy's namespace (the
+// simulation maps it to its in-process runtime; kind deploys
+// `gatecheck serve apigee` behind it).
 const (
-	RuntimeService = "apigee-runtime"
-	RuntimePort    = 9010
+	RuntimeServicePrefix = "apigee-runtime-"
+	RuntimePort          = 9010
 )
+
+// RuntimeServiceName is the Service of the runtime serving an
+// APIMExtensionPolicy's flow: one per policy, so each flow has its own
+// ext_proc address.
+func RuntimeServiceName(policy string) string { return RuntimeServicePrefix + policy }
 
 const (
 	apimGroup          = "apim.googleapis.com"
@@ -42,7 +48,7 @@ func (c *compiler) compileAPIM() {
 		ext := &Extension{
 			Name:            o.Name,
 			Namespace:       o.Namespace,
-			Service:         Ref{Namespace: o.Namespace, Name: RuntimeService},
+			Service:         Ref{Namespace: o.Namespace, Name: RuntimeServiceName(o.Name)},
 			Port:            RuntimePort,
 			FailOpen:        p.Spec.FailOpen,
 			Timeout:         defaultAPIMTimeout,

@@ -43,6 +43,7 @@ spec:
 func TestCompileAPIM(t *testing.T) {
 	t.Parallel()
 	files := defaultFiles(t)
+	drop("apim.yaml")(files)
 	add("apim.yaml", apimYAML)(files)
 	files["policies/edge/request/10-spike.xml"] = `<SpikeArrest name="SA"><Rate>10ps</Rate></SpikeArrest>`
 	files["policies/edge/request/02-ac.xml"] = `<AccessControl name="AC"/>`
@@ -53,7 +54,7 @@ func TestCompileAPIM(t *testing.T) {
 	require.Len(t, s.Gateways[0].Extensions, 1)
 	ext := s.Gateways[0].Extensions[0]
 	assert.Equal(t, "edge", ext.Name)
-	assert.Equal(t, Ref{Namespace: "default", Name: RuntimeService}, ext.Service)
+	assert.Equal(t, Ref{Namespace: "default", Name: "apigee-runtime-edge"}, ext.Service)
 	assert.Equal(t, int32(RuntimePort), ext.Port)
 	assert.True(t, ext.FailOpen)
 	assert.True(t, ext.DefaultSecurity)
@@ -121,6 +122,7 @@ func TestCompileAPIMErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			files := defaultFiles(t)
+			drop("apim.yaml")(files)
 			for _, e := range tt.edits {
 				e(files)
 			}

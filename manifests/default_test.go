@@ -22,7 +22,19 @@ func TestLoadDefault(t *testing.T) {
 	assert.Equal(t, Ref{"default", "inference-gateway"}, gw.Ref)
 	assert.Equal(t, "gatecheck", gw.ClassName)
 	assert.Equal(t, []Listener{{Name: "http", Port: 80, Protocol: "HTTP"}}, gw.Listeners)
-	assert.Empty(t, gw.Extensions)
+	require.Len(t, gw.Extensions, 1)
+	ext := gw.Extensions[0]
+	assert.Equal(t, "inference-gateway-apim", ext.Name)
+	assert.Equal(t, Ref{"default", "apigee-runtime-inference-gateway-apim"}, ext.Service)
+	assert.True(t, ext.DefaultSecurity)
+	assert.False(t, ext.FailOpen)
+	assert.Equal(t, time.Second, ext.Timeout)
+	require.Len(t, s.Products, 1)
+	assert.Equal(t, "gatecheck-sandbox", s.Products[0].Name)
+	require.Len(t, s.Products[0].OperationGroup.OperationConfigs, 1)
+	cfg := s.Products[0].OperationGroup.OperationConfigs[0]
+	assert.Equal(t, "inference-gateway-apim", cfg.APISource)
+	assert.Equal(t, "1000", cfg.Quota.Limit)
 
 	// "/api/" is one character longer than "/v1/", so it comes first.
 	route := Ref{"default", "llm-route"}
@@ -97,7 +109,7 @@ func TestDefaultFiles(t *testing.T) {
 	t.Parallel()
 	names, err := fs.Glob(Default(), "*.yaml")
 	require.NoError(t, err)
-	assert.Equal(t, []string{"epp.yaml", "gateway.yaml", "httproute.yaml", "inferencepool.yaml", "models.yaml"}, names)
+	assert.Equal(t, []string{"apim.yaml", "epp.yaml", "gateway.yaml", "httproute.yaml", "inferencepool.yaml", "models.yaml"}, names)
 
 	objs, policies, err := Load(Default(), ".")
 	require.NoError(t, err)
@@ -107,6 +119,9 @@ func TestDefaultFiles(t *testing.T) {
 		got = append(got, o.File+" "+o.APIVersion+" "+o.String())
 	}
 	assert.Equal(t, []string{
+		"apim.yaml apim.googleapis.com/v1 APIMExtensionPolicy default/inference-gateway-apim",
+		"apim.yaml apim.googleapis.com/v1 APIProduct default/gatecheck-sandbox",
+		"apim.yaml apim.googleapis.com/v1 APIOperationSet default/gatecheck-sandbox-ops",
 		"epp.yaml apps/v1 Deployment default/vllm-pool-epp",
 		"epp.yaml v1 Service default/vllm-pool-epp",
 		"gateway.yaml gateway.networking.k8s.io/v1 GatewayClass gatecheck",
