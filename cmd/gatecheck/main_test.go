@@ -96,43 +96,112 @@ func waitFile(t *testing.T, path string, errc <-chan error) []byte {
 	}
 }
 
-func TestSandboxUp(t *testing.T) {
-	t.Parallel()
+type readyJSON struct {
+	Gateway    string            `json:"gateway"`
+	Models     map[string]string `json:"models"`
+	Admin      string            `json:"admin"`
+	AdminToken string            `json:"adminToken"`
+	Org        string            `json:"org"`
+	APIKey     string            `json:"apiKey"`
+}
+
+// sandbox runs `sandbox up` with extra args until the test ends, and returns
+// its ready file's contents.
+func sandbox(t *testing.T, args ...string) (readyJSON, *syncBuffer, func() error) {
+	t.Helper()
 	ready := filepath.Join(t.TempDir(), "ready.json")
-	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out syncBuffer
+	out := &syncBuffer{}
 	errc := make(chan error, 1)
 	go func() {
-		errc <- RunContext(ctx, []string{"sandbox", "up", "--gateway-addr", addr, "--ready-file", ready}, &out, &out)
+		errc <- RunContext(ctx, append([]string{"sandbox", "up", "--gateway-addr", freeAddr(t), "--ready-file", ready}, args...), out, out)
 	}()
-	var r struct {
-		Gateway string            `json:"gateway"`
-		Models  map[string]string `json:"models"`
-	}
+	var r readyJSON
 	require.NoError(t, json.Unmarshal(waitFile(t, ready, errc), &r))
-	assert.Equal(t, "http://"+addr, r.Gateway)
-	assert.Len(t, r.Models, 3)
-	assert.Contains(t, out.String(), "gateway:  http://"+addr)
-	assert.Contains(t, out.String(), "curl -s http://"+addr+"/v1/chat/completions")
+	stopped := false
+	stop := func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-errc:
+			return err
+		case <-time.After(10 * time.Second):
+			return context.DeadlineExceeded
+		}
+	}
+	t.Cleanup(func() { _ = stop() })
+	_, err := os.Stat(ready)
+	require.NoError(t, err)
+	return r, out, func() error {
+		err := stop()
+		if _, serr := os.Stat(ready); !os.IsNotExist(serr) {
+			t.Errorf("the ready file is not removed on shutdown")
+		}
+		return err
+	}
+}
 
-	resp, err := http.Post(r.Gateway+"/v1/chat/completions", "application/json",
+func chat(t *testing.T, gateway, key string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, gateway+"/v1/chat/completions",
 		strings.NewReader(`{"model":"llama-3.2-1b-instruct","messages":[{"role":"user","content":"Hello"}]}`))
 	require.NoError(t, err)
-	resp.Body.Close()
-	assert.Equal(t, http.StatusOK, resp.StatusCode)
-
-	cancel()
-	select {
-	case err := <-errc:
-		require.NoError(t, err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("sandbox did not stop after cancellation")
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("x-api-key", key)
 	}
-	_, err = os.Stat(ready)
-	assert.True(t, os.IsNotExist(err), "the ready file is removed on shutdown")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func TestSandboxUp(t *testing.T) {
+	t.Parallel()
+	r, out, stop := sandbox(t, "--admin-token", "s3cret-admin")
+	assert.Len(t, r.Models, 3)
+	assert.Equal(t, "gatecheck", r.Org)
+	assert.Equal(t, "s3cret-admin", r.AdminToken)
+	assert.NotEmpty(t, r.Admin)
+	require.NotEmpty(t, r.APIKey)
+	assert.Contains(t, out.String(), "gateway:     "+r.Gateway)
+	assert.Contains(t, out.String(), "curl -s "+r.Gateway+"/v1/chat/completions -H 'content-type: application/json' -H 'x-api-key: "+r.APIKey+"'")
+
+	assert.Equal(t, http.StatusOK, chat(t, r.Gateway, r.APIKey).StatusCode)
+	denied := chat(t, r.Gateway, "")
+	assert.Equal(t, http.StatusUnauthorized, denied.StatusCode)
+	id := denied.Header.Get("x-gatecheck-trace-id")
+	require.NotEmpty(t, id)
+
+	// sandbox trace finds the denied request through the ready file's admin
+	// URL and token, and shows the failing policy.
+	var trace bytes.Buffer
+	require.NoError(t, Run([]string{"sandbox", "trace", "--admin", r.Admin, "--admin-token", r.AdminToken, id}, &trace, &trace))
+	assert.Contains(t, trace.String(), "denied steps.oauth.v2.FailedToResolveAPIKey")
+	assert.Contains(t, trace.String(), "VerifyAPIKey")
+	trace.Reset()
+	require.NoError(t, Run([]string{"sandbox", "trace", "--admin", r.Admin, "--admin-token", r.AdminToken, "--limit", "2"}, &trace, &trace))
+	assert.Contains(t, trace.String(), "allowed")
+	assert.NotContains(t, trace.String(), r.APIKey, "traces never show the key")
+	err := Run([]string{"sandbox", "trace", "--admin", r.Admin, "--admin-token", "wrong"}, &trace, &trace)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "401")
+
+	require.NoError(t, stop())
 	assert.Contains(t, out.String(), "shutting down")
+}
+
+func TestSandboxStateDirKeepsTheKey(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	first, _, stop := sandbox(t, "--state-dir", dir)
+	require.NoError(t, stop())
+	second, _, _ := sandbox(t, "--state-dir", dir)
+	assert.Equal(t, first.APIKey, second.APIKey, "the app and key provisioned on the first start are found again")
+	assert.Equal(t, http.StatusOK, chat(t, second.Gateway, second.APIKey).StatusCode)
 }
 
 func TestServeModel(t *testing.T) {

@@ -19,6 +19,9 @@ type sandboxFlags struct {
 	manifests   string
 	readyFile   string
 	seed        int64
+	stateDir    string
+	adminToken  string
+	org         string
 }
 
 func newSandboxCmd(g *globals) *cobra.Command {
@@ -26,7 +29,7 @@ func newSandboxCmd(g *globals) *cobra.Command {
 		Use:   "sandbox",
 		Short: "Run the whole simulated stack for a developer",
 	}
-	cmd.AddCommand(newSandboxUpCmd(g))
+	cmd.AddCommand(newSandboxUpCmd(g), newSandboxTraceCmd(g))
 	return cmd
 }
 
@@ -48,6 +51,9 @@ or SIGTERM.`,
 	cmd.Flags().StringVar(&f.manifests, "manifests", "", "directory of the topology's manifests (default: the embedded default topology)")
 	cmd.Flags().StringVar(&f.readyFile, "ready-file", "", "write JSON describing the running sandbox to this file once everything answers")
 	cmd.Flags().Int64Var(&f.seed, "seed", 1, "seed for the picker's tie-breaks and weighted route choices")
+	cmd.Flags().StringVar(&f.stateDir, "state-dir", "", "keep the fake Apigee's developers, apps, keys, products and counters in this directory across restarts (default: in memory)")
+	cmd.Flags().StringVar(&f.adminToken, "admin-token", "", "bearer token for the management API (default: a random one, printed)")
+	cmd.Flags().StringVar(&f.org, "org", "gatecheck", "Apigee organisation name of the management API")
 	return cmd
 }
 
@@ -81,7 +87,10 @@ func runSandboxUp(cmd *cobra.Command, g *globals, f *sandboxFlags) error {
 	if err != nil {
 		return err
 	}
-	env, err := sim.Start(cmd.Context(), sim.Options{Snapshot: snap, GatewayAddr: f.gatewayAddr, Logger: log, Seed: f.seed})
+	env, err := sim.Start(cmd.Context(), sim.Options{
+		Snapshot: snap, GatewayAddr: f.gatewayAddr, Logger: log, Seed: f.seed,
+		StateDir: f.stateDir, AdminToken: f.adminToken, Org: f.org, Provision: true,
+	})
 	if err != nil {
 		return err
 	}
@@ -132,14 +141,25 @@ func printSandbox(g *globals, env *sim.Env, took time.Duration) {
 		first = models[0]
 	}
 	url := env.GatewayURL()
+	r := env.Ready()
 	w := g.stdout
 	fmt.Fprintf(w, "gatecheck sandbox is up (ready in %s)\n\n", took.Round(time.Millisecond))
-	fmt.Fprintf(w, "  gateway:  %s\n", url)
+	fmt.Fprintf(w, "  gateway:     %s\n", url)
 	if len(models) > 0 {
-		fmt.Fprintf(w, "  models:   %s\n", strings.Join(models, ", "))
+		fmt.Fprintf(w, "  models:      %s\n", strings.Join(models, ", "))
 	}
-	fmt.Fprintf(w, "\nTry:\n  curl -s %s/v1/chat/completions -H 'content-type: application/json' \\\n", url)
+	keyHeader := ""
+	if r.Admin != "" {
+		fmt.Fprintf(w, "  management:  %s/v1/organizations/%s  (Authorization: Bearer %s)\n", r.Admin, r.Org, r.AdminToken)
+		fmt.Fprintf(w, "  api key:     %s  (app %s of %s)\n", r.APIKey, sim.SandboxApp, sim.SandboxDeveloper)
+		keyHeader = fmt.Sprintf(" -H 'x-api-key: %s'", r.APIKey)
+	}
+	fmt.Fprintf(w, "\nTry:\n  curl -s %s/v1/chat/completions -H 'content-type: application/json'%s \\\n", url, keyHeader)
 	fmt.Fprintf(w, "    -d '{\"model\":%q,\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}'\n", first)
-	fmt.Fprintf(w, "  OLLAMA_HOST=%s ollama run %s   # the Ollama API is served too\n\n", url, first)
+	if r.Admin != "" {
+		fmt.Fprintf(w, "  gatecheck sandbox trace --admin %s --admin-token %s   # why was a request allowed or denied?\n\n", r.Admin, r.AdminToken)
+	} else {
+		fmt.Fprintf(w, "  OLLAMA_HOST=%s ollama run %s   # the Ollama API is served too\n\n", url, first)
+	}
 	fmt.Fprintln(w, "Press Ctrl-C to stop.")
 }

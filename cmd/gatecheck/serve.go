@@ -24,7 +24,7 @@ func newServeCmd(g *globals) *cobra.Command {
 		Use:   "serve",
 		Short: "Run one component as its own process (what the kind images run)",
 	}
-	cmd.AddCommand(newServeModelCmd(g), newServeEPPCmd(g), newServeGatewayCmd(g))
+	cmd.AddCommand(newServeModelCmd(g), newServeEPPCmd(g), newServeGatewayCmd(g), newServeApigeeCmd(g))
 	return cmd
 }
 

@@ -40,6 +40,22 @@ type Options struct {
 	Seed int64
 	// ReadyTimeout bounds the wait for every component to answer; zero means 10s.
 	ReadyTimeout time.Duration
+
+	// The fake Apigee, started when a Gateway has an APIMExtensionPolicy.
+
+	// StateDir keeps the fake Apigee's state (developers, apps, keys,
+	// products, counters) in StateDir/state.db across restarts; empty means
+	// in memory.
+	StateDir string
+	// AdminToken is the management API's bearer token; empty means a random one.
+	AdminToken string
+	// Org is the Apigee organisation; empty means "gatecheck".
+	Org string
+	// Provision creates the sandbox developer and app (or finds them in the
+	// state) so APIKey has a ready key.
+	Provision bool
+	// TraceRing is how many decision traces are kept; zero means 256.
+	TraceRing int
 }
 
 // Env is a running simulation.
@@ -56,6 +72,7 @@ type Env struct {
 	mu       sync.Mutex
 	replicas map[manifests.Ref][]*replica // by workload
 	pickers  map[manifests.Ref]*picker    // by pool
+	apigee   *apigeeStack                 // nil without APIMExtensionPolicy
 }
 
 type server struct {
@@ -116,6 +133,9 @@ func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 			e.Close()
 		}
 	}()
+	if err := e.startApigee(ctx); err != nil {
+		return nil, err
+	}
 	if err := e.startModels(); err != nil {
 		return nil, err
 	}
@@ -417,6 +437,9 @@ func (e *Env) Close() {
 			shutdown(r.server)
 		}
 	}
+	if e.apigee != nil {
+		e.apigee.close()
+	}
 }
 
 func shutdown(s *server) {
@@ -433,6 +456,14 @@ type Ready struct {
 	Gateways map[string]string `json:"gateways"`
 	Pickers  map[string]string `json:"pickers"`
 	Models   map[string]string `json:"models"`
+	// The fake Apigee, when the topology has one: the management API's base
+	// URL, its bearer token, the organisation and the sandbox app's key.
+	Admin      string `json:"admin,omitempty"`
+	AdminToken string `json:"adminToken,omitempty"`
+	Org        string `json:"org,omitempty"`
+	APIKey     string `json:"apiKey,omitempty"`
+	// Runtimes are the ext_proc addresses of the Apigee runtimes, by policy.
+	Runtimes map[string]string `json:"runtimes,omitempty"`
 }
 
 // Ready describes the running environment.
@@ -449,6 +480,13 @@ func (e *Env) Ready() Ready {
 	for _, rs := range e.replicas {
 		for _, rep := range rs {
 			r.Models[rep.name] = "http://" + rep.addr
+		}
+	}
+	if a := e.apigee; a != nil {
+		r.Admin, r.AdminToken, r.Org, r.APIKey = a.mgmtURL, a.admin, a.org, a.key
+		r.Runtimes = map[string]string{}
+		for _, p := range a.runtimes {
+			r.Runtimes[p.ext.Name] = p.addr
 		}
 	}
 	return r
@@ -501,6 +539,11 @@ func (r resolver) ServiceAddrs(svc manifests.Ref, port int32) ([]string, error) 
 	defer e.mu.Unlock()
 	for _, p := range e.pickers {
 		if p.pool.Picker.Service == svc {
+			return []string{p.addr}, nil
+		}
+	}
+	if e.apigee != nil {
+		if p, ok := e.apigee.runtimes[svc]; ok {
 			return []string{p.addr}, nil
 		}
 	}

@@ -26,27 +26,48 @@ import (
 
 var pool = manifests.Ref{Namespace: "default", Name: "vllm-pool"}
 
-// topology returns the default topology with text replacements applied to
-// its files (old → new, each exactly once), compiled.
-func topology(t testing.TB, replace map[string][2]string) *manifests.Snapshot {
+// edit changes the text of a topology's files.
+type edit func(t testing.TB, files map[string]string)
+
+// replace replaces old with new in file; old must occur exactly once.
+func replace(file, old, new string) edit {
+	return func(t testing.TB, files map[string]string) {
+		require.Equal(t, 1, strings.Count(files[file], old), "%s must contain %q once", file, old)
+		files[file] = strings.Replace(files[file], old, new, 1)
+	}
+}
+
+// without removes a file.
+func without(file string) edit {
+	return func(_ testing.TB, files map[string]string) { delete(files, file) }
+}
+
+// withFile adds (or replaces) a file.
+func withFile(file, text string) edit {
+	return func(_ testing.TB, files map[string]string) { files[file] = text }
+}
+
+// topology returns the default topology with edits applied, compiled.
+func topology(t testing.TB, edits ...edit) *manifests.Snapshot {
 	t.Helper()
-	dir := t.TempDir()
+	files := map[string]string{}
 	err := fs.WalkDir(manifests.Default(), ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
 		b, err := fs.ReadFile(manifests.Default(), p)
-		if err != nil {
-			return err
-		}
-		if r, ok := replace[p]; ok {
-			require.Equal(t, 1, strings.Count(string(b), r[0]), "%s must contain %q once", p, r[0])
-			b = []byte(strings.Replace(string(b), r[0], r[1], 1))
-		}
-		require.NoError(t, os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755))
-		return os.WriteFile(filepath.Join(dir, p), b, 0o644)
+		files[p] = string(b)
+		return err
 	})
 	require.NoError(t, err)
+	for _, e := range edits {
+		e(t, files)
+	}
+	dir := t.TempDir()
+	for p, text := range files {
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, p), []byte(text), 0o644))
+	}
 	objs, policies, err := manifests.Load(os.DirFS(dir), ".")
 	require.NoError(t, err)
 	snap, err := manifests.Compile(objs, policies)
@@ -55,28 +76,32 @@ func topology(t testing.TB, replace map[string][2]string) *manifests.Snapshot {
 }
 
 // withArgs adds model server flags to the default model Deployment.
-func withArgs(args ...string) map[string][2]string {
+func withArgs(args ...string) edit {
 	var b strings.Builder
 	for _, a := range args {
 		b.WriteString("        - \"" + a + "\"\n")
 	}
 	// Appended after the existing flags: a repeated flag's last value wins.
-	return map[string][2]string{"models.yaml": {"        - \"5\"\n        ports:", "        - \"5\"\n" + b.String() + "        ports:"}}
+	return replace("models.yaml", "        - \"5\"\n        ports:", "        - \"5\"\n"+b.String()+"        ports:")
 }
 
 func start(t testing.TB, snap *manifests.Snapshot) *Env {
 	t.Helper()
-	env, err := Start(context.Background(), Options{Snapshot: snap})
+	env, err := Start(context.Background(), Options{Snapshot: snap, Provision: true})
 	require.NoError(t, err)
 	t.Cleanup(env.Close)
 	return env
 }
 
-func post(t testing.TB, url, body string, header ...string) *http.Response {
+// post sends a JSON body through the gateway with the sandbox app's key.
+func post(t testing.TB, env *Env, path, body string, header ...string) *http.Response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, env.GatewayURL()+path, strings.NewReader(body))
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")
+	if k := env.APIKey(); k != "" {
+		req.Header.Set("x-api-key", k)
+	}
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
@@ -109,7 +134,7 @@ func TestOpenAIThroughGateway(t *testing.T) {
 	env := start(t, nil)
 	body := `{"model":"qwen2.5-0.5b-instruct","seed":7,"messages":[{"role":"user","content":"Say [[gatecheck:say hello from the pool]]"}]}`
 
-	resp := post(t, env.GatewayURL()+"/v1/chat/completions", body)
+	resp := post(t, env, "/v1/chat/completions", body)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	var plain chatCompletion
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&plain))
@@ -126,7 +151,7 @@ func TestOpenAIThroughGateway(t *testing.T) {
 	// The same request streamed: SSE chunks whose deltas add up to the same
 	// text, a usage chunk, then [DONE].
 	stream := strings.Replace(body, `"seed":7,`, `"seed":7,"stream":true,"stream_options":{"include_usage":true},`, 1)
-	resp = post(t, env.GatewayURL()+"/v1/chat/completions", stream)
+	resp = post(t, env, "/v1/chat/completions", stream)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Contains(t, resp.Header.Get("Content-Type"), "text/event-stream")
 	var text strings.Builder
@@ -163,7 +188,7 @@ func TestOllamaThroughGateway(t *testing.T) {
 	env := start(t, nil)
 	u, err := url.Parse(env.GatewayURL())
 	require.NoError(t, err)
-	client := ollama.NewClient(u, http.DefaultClient)
+	client := ollama.NewClient(u, &http.Client{Transport: withKey{env.APIKey()}})
 	ctx := context.Background()
 
 	msgs := []ollama.Message{{Role: "user", Content: "[[gatecheck:say the gateway speaks ollama]]"}}
@@ -191,6 +216,16 @@ func TestOllamaThroughGateway(t *testing.T) {
 			assert.Equal(t, 1, chunks)
 		}
 	}
+}
+
+// withKey adds the API key to every request, as a client configured with
+// custom headers would.
+type withKey struct{ key string }
+
+func (w withKey) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("x-api-key", w.key)
+	return http.DefaultTransport.RoundTrip(r)
 }
 
 // metric reads one unlabelled gauge from a model server's /metrics.
@@ -283,7 +318,7 @@ func TestRoutingFollowsLoad(t *testing.T) {
 	elsewhere := 0
 	const n = 40
 	for i := 0; i < n; i++ {
-		resp := post(t, env.GatewayURL()+"/v1/chat/completions", `{"model":"qwen2.5-0.5b-instruct","max_tokens":2,"messages":[{"role":"user","content":"route me `+strings.Repeat("x", i)+`"}]}`)
+		resp := post(t, env, "/v1/chat/completions", `{"model":"qwen2.5-0.5b-instruct","max_tokens":2,"messages":[{"role":"user","content":"route me `+strings.Repeat("x", i)+`"}]}`)
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		_, _ = io.Copy(io.Discard, resp.Body)
 		if resp.Header.Get("x-inference-pod") != busy.Pod {
@@ -314,7 +349,7 @@ func TestLoRAPrefersLoadedAdapter(t *testing.T) {
 	same := 0
 	const n = 20
 	for i := 0; i < n; i++ {
-		resp := post(t, env.GatewayURL()+"/v1/chat/completions", `{"model":"support-bot","max_tokens":1,"messages":[{"role":"user","content":"help `+strings.Repeat("y", i)+`"}]}`)
+		resp := post(t, env, "/v1/chat/completions", `{"model":"support-bot","max_tokens":1,"messages":[{"role":"user","content":"help `+strings.Repeat("y", i)+`"}]}`)
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		_, _ = io.Copy(io.Discard, resp.Body)
 		if resp.Header.Get("x-inference-pod") == loaded.Pod {
@@ -328,7 +363,7 @@ func TestStreamingReallyStreams(t *testing.T) {
 	t.Parallel()
 	env := start(t, topology(t, withArgs("--inter-token-latency", "30ms")))
 	body := `{"model":"qwen2.5-0.5b-instruct","stream":true,"messages":[{"role":"user","content":"[[gatecheck:say one two three four five six seven eight nine ten]]"}]}`
-	resp := post(t, env.GatewayURL()+"/v1/chat/completions", body)
+	resp := post(t, env, "/v1/chat/completions", body)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	r := bufio.NewReader(resp.Body)
 	for {
@@ -355,19 +390,19 @@ func TestPickerFailureModes(t *testing.T) {
 		t.Parallel()
 		env := start(t, nil)
 		require.NoError(t, env.StopPicker(pool))
-		resp := post(t, env.GatewayURL()+"/v1/chat/completions", body)
+		resp := post(t, env, "/v1/chat/completions", body)
 		assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
 		require.NoError(t, env.StartPicker(context.Background(), pool))
 		// The gateway reconnects with a short backoff: poll until it does.
 		eventually(t, "a restarted picker to route again", func() bool {
-			return post(t, env.GatewayURL()+"/v1/chat/completions", body).StatusCode == http.StatusOK
+			return post(t, env, "/v1/chat/completions", body).StatusCode == http.StatusOK
 		})
 	})
 	t.Run("FailOpen", func(t *testing.T) {
 		t.Parallel()
-		env := start(t, topology(t, map[string][2]string{"inferencepool.yaml": {"failureMode: FailClose", "failureMode: FailOpen"}}))
+		env := start(t, topology(t, replace("inferencepool.yaml", "failureMode: FailClose", "failureMode: FailOpen")))
 		require.NoError(t, env.StopPicker(pool))
-		resp := post(t, env.GatewayURL()+"/v1/chat/completions", body)
+		resp := post(t, env, "/v1/chat/completions", body)
 		assert.Equal(t, http.StatusOK, resp.StatusCode)
 		assert.Regexp(t, `^vllm-sim-[0-2]$`, resp.Header.Get("x-inference-pod"))
 	})
@@ -375,20 +410,20 @@ func TestPickerFailureModes(t *testing.T) {
 
 func TestNoReadyEndpointIs503(t *testing.T) {
 	t.Parallel()
-	env := start(t, topology(t, map[string][2]string{"models.yaml": {"replicas: 3", "replicas: 0"}}))
-	resp := post(t, env.GatewayURL()+"/v1/chat/completions", `{"model":"qwen2.5-0.5b-instruct","messages":[{"role":"user","content":"hi"}]}`)
+	env := start(t, topology(t, replace("models.yaml", "replicas: 3", "replicas: 0")))
+	resp := post(t, env, "/v1/chat/completions", `{"model":"qwen2.5-0.5b-instruct","messages":[{"role":"user","content":"hi"}]}`)
 	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
 }
 
 func TestMissingModelIs400(t *testing.T) {
 	t.Parallel()
 	env := start(t, nil)
-	resp := post(t, env.GatewayURL()+"/v1/chat/completions", `{"messages":[{"role":"user","content":"hi"}]}`)
+	resp := post(t, env, "/v1/chat/completions", `{"messages":[{"role":"user","content":"hi"}]}`)
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	b, _ := io.ReadAll(resp.Body)
 	assert.Contains(t, string(b), "model not found in request body")
 
-	resp = post(t, env.GatewayURL()+"/v1/chat/completions", `{"model":"gpt-5","messages":[{"role":"user","content":"hi"}]}`)
+	resp = post(t, env, "/v1/chat/completions", `{"model":"gpt-5","messages":[{"role":"user","content":"hi"}]}`)
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "an unknown model is the model server's 404")
 	b, _ = io.ReadAll(resp.Body)
 	assert.Contains(t, string(b), "does not exist")

@@ -1,0 +1,267 @@
+package apigee
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+
+	"github.com/gatecheck/gatecheck/fakes/apigee/policy"
+	"github.com/gatecheck/gatecheck/internal/extproc"
+)
+
+// Identity headers the runtime adds to an allowed request, from the flow
+// variables the verifying policy set.
+var identityHeaders = map[string]string{
+	"x-apigee-app":       policy.VarIdentityApp,
+	"x-apigee-developer": policy.VarIdentityDeveloper,
+	"x-apigee-product":   policy.VarIdentityProduct,
+}
+
+// stream is the state of one ext_proc stream. The protocol order is Envoy's:
+// request headers → request body (when there is one) → request trailers →
+// response headers → response body → response trailers. The request flow runs
+// once the request is whole: on the headers when they end the stream, else on
+// the last body message.
+type stream struct {
+	rt    *Runtime
+	msg   *policy.Message
+	trace *Trace
+
+	requestDone bool
+	denied      bool
+
+	respBuf   []byte
+	truncated bool
+	finished  bool
+}
+
+func (r *Runtime) newStream() *stream {
+	return &stream{rt: r, msg: &policy.Message{Vars: policy.NewVars()}}
+}
+
+func (s *stream) Process(ctx context.Context, req *extprocv3.ProcessingRequest) ([]*extprocv3.ProcessingResponse, error) {
+	switch v := req.GetRequest().(type) {
+	case *extprocv3.ProcessingRequest_RequestHeaders:
+		return s.requestHeaders(ctx, req, v.RequestHeaders), nil
+	case *extprocv3.ProcessingRequest_RequestBody:
+		return s.requestBody(ctx, v.RequestBody), nil
+	case *extprocv3.ProcessingRequest_RequestTrailers:
+		return []*extprocv3.ProcessingResponse{{Response: &extprocv3.ProcessingResponse_RequestTrailers{RequestTrailers: &extprocv3.TrailersResponse{}}}}, nil
+	case *extprocv3.ProcessingRequest_ResponseHeaders:
+		return s.responseHeaders(ctx, v.ResponseHeaders), nil
+	case *extprocv3.ProcessingRequest_ResponseBody:
+		return s.responseBody(ctx, v.ResponseBody), nil
+	case *extprocv3.ProcessingRequest_ResponseTrailers:
+		s.finish(ctx)
+		return []*extprocv3.ProcessingResponse{{Response: &extprocv3.ProcessingResponse_ResponseTrailers{ResponseTrailers: &extprocv3.TrailersResponse{}}}}, nil
+	}
+	// An unknown message kind: answer nothing rather than guess; Envoy never
+	// sends one.
+	return nil, nil
+}
+
+func (s *stream) requestHeaders(ctx context.Context, req *extprocv3.ProcessingRequest, h *extprocv3.HttpHeaders) []*extprocv3.ProcessingResponse {
+	m := s.msg
+	m.Phase = policy.Request
+	m.Header = http.Header{}
+	for k, vs := range extproc.Headers(h.GetHeaders()) {
+		if strings.HasPrefix(k, ":") {
+			continue
+		}
+		for _, v := range vs {
+			m.Header.Add(k, v)
+		}
+	}
+	hv := func(n string) string { v, _ := extproc.HeaderValue(h.GetHeaders(), n); return v }
+	m.Method = hv(":method")
+	m.Path, m.RawQuery, _ = strings.Cut(hv(":path"), "?")
+	if p, err := url.PathUnescape(m.Path); err == nil {
+		m.Path = p
+	}
+	m.ClientIP = clientIP(req, m.Header)
+	s.trace = &Trace{ID: s.rt.ids(), Time: s.rt.clock.Now(), Flow: s.rt.flow.Name, Method: m.Method, Path: m.Path}
+	if h.GetEndOfStream() {
+		return s.decide(ctx, true)
+	}
+	// The decision needs the body (the model a request names is part of
+	// authorisation), so carry on and decide on the last body message.
+	return []*extprocv3.ProcessingResponse{extproc.ContinueRequestHeaders(nil)}
+}
+
+// clientIP is the client's address: the first X-Forwarded-For entry the
+// gateway set, else the source address Envoy reports in its attributes.
+func clientIP(req *extprocv3.ProcessingRequest, h http.Header) string {
+	if xff := h.Get("x-forwarded-for"); xff != "" {
+		first, _, _ := strings.Cut(xff, ",")
+		return strings.TrimSpace(first)
+	}
+	if attrs, ok := req.GetAttributes()["envoy.filters.http.ext_proc"]; ok {
+		if v, ok := attrs.GetFields()["source.address"]; ok {
+			if host, _, err := net.SplitHostPort(v.GetStringValue()); err == nil {
+				return host
+			}
+			return v.GetStringValue()
+		}
+	}
+	return ""
+}
+
+func (s *stream) requestBody(ctx context.Context, b *extprocv3.HttpBody) []*extprocv3.ProcessingResponse {
+	if s.trace == nil || s.requestDone {
+		return []*extprocv3.ProcessingResponse{extproc.ContinueRequestBody()}
+	}
+	s.msg.Body = append(s.msg.Body, b.GetBody()...)
+	if !b.GetEndOfStream() {
+		// STREAMED: each chunk is answered as it comes; the decision waits
+		// for the last one.
+		return []*extprocv3.ProcessingResponse{extproc.ContinueRequestBody()}
+	}
+	return s.decide(ctx, false)
+}
+
+// decide runs the request flow and answers: on the headers message for a
+// body-less request, else on the body message.
+func (s *stream) decide(ctx context.Context, onHeaders bool) []*extprocv3.ProcessingResponse {
+	s.requestDone = true
+	fault, err := s.rt.run(ctx, "request", s.rt.flow.Request, s.msg, s.trace)
+	if err != nil {
+		s.rt.log.Error("request flow failed", "flow", s.rt.flow.Name, "trace", s.trace.ID, "err", err)
+		fault = internalFault("Unexpected error in the runtime: see trace " + s.trace.ID)
+		s.trace.Outcome = "error"
+	}
+	if fault != nil {
+		s.denied = true
+		if s.trace.Outcome == "" {
+			s.trace.Outcome = "denied"
+		}
+		s.trace.Status, s.trace.Fault = fault.Status, fault.Code
+		s.rt.traces.add(s.trace)
+		s.finished = true
+		return []*extprocv3.ProcessingResponse{faultResponse(fault, s.trace.ID)}
+	}
+	if a := s.msg.Answer; a != nil {
+		// A policy made the whole reply (OAuthV2 GenerateAccessToken).
+		s.denied = true
+		s.trace.Outcome, s.trace.Status = "answered", a.Status
+		s.rt.traces.add(s.trace)
+		s.finished = true
+		h := map[string]string{TraceHeader: s.trace.ID}
+		for k := range a.Header {
+			h[strings.ToLower(k)] = a.Header.Get(k)
+		}
+		return []*extprocv3.ProcessingResponse{extproc.ImmediateResponse(a.Status, h, a.Body)}
+	}
+	s.trace.Outcome = "allowed"
+	mut := s.allowMutation()
+	if onHeaders {
+		return []*extprocv3.ProcessingResponse{extproc.ContinueRequestHeaders(mut)}
+	}
+	return []*extprocv3.ProcessingResponse{{Response: &extprocv3.ProcessingResponse_RequestBody{RequestBody: &extprocv3.BodyResponse{
+		Response: &extprocv3.CommonResponse{HeaderMutation: mut},
+	}}}}
+}
+
+// allowMutation is what an allowed request's headers become: identity headers
+// set from the flow, the credential removed, and x-apigee-* headers the client
+// sent dropped so the backend can trust the ones it sees.
+func (s *stream) allowMutation() *extprocv3.HeaderMutation {
+	set := map[string]string{}
+	for h, v := range identityHeaders {
+		if val, ok := s.msg.Vars.Get(v); ok && val != "" {
+			set[h] = val
+		}
+	}
+	var remove []string
+	for k := range s.msg.Header {
+		lk := strings.ToLower(k)
+		if strings.HasPrefix(lk, "x-apigee-") {
+			if _, ours := set[lk]; !ours {
+				remove = append(remove, lk)
+			}
+		}
+	}
+	if h, ok := s.msg.Vars.Get(policy.VarCredentialHeader); ok && h != "" {
+		remove = append(remove, strings.ToLower(h))
+	}
+	return extproc.SetHeaders(set, dedupe(remove)...)
+}
+
+func dedupe(in []string) []string {
+	seen := map[string]bool{}
+	out := in[:0]
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (s *stream) responseHeaders(ctx context.Context, h *extprocv3.HttpHeaders) []*extprocv3.ProcessingResponse {
+	m := s.msg
+	m.Phase = policy.Response
+	m.ResponseHeader = http.Header{}
+	for k, vs := range extproc.Headers(h.GetHeaders()) {
+		if k == ":status" {
+			if len(vs) > 0 {
+				m.Status, _ = strconv.Atoi(vs[0])
+			}
+			continue
+		}
+		for _, v := range vs {
+			m.ResponseHeader.Add(k, v)
+		}
+	}
+	if s.trace != nil {
+		s.trace.Status = m.Status
+	}
+	mut := &extprocv3.HeaderMutation{}
+	if s.trace != nil {
+		mut = extproc.SetHeaders(map[string]string{TraceHeader: s.trace.ID})
+	}
+	if h.GetEndOfStream() {
+		s.finish(ctx)
+	}
+	return []*extprocv3.ProcessingResponse{extproc.ContinueResponseHeaders(mut)}
+}
+
+func (s *stream) responseBody(ctx context.Context, b *extprocv3.HttpBody) []*extprocv3.ProcessingResponse {
+	if !s.truncated {
+		if len(s.respBuf)+len(b.GetBody()) > s.rt.maxBuf {
+			s.truncated = true
+		} else {
+			s.respBuf = append(s.respBuf, b.GetBody()...)
+		}
+	}
+	if b.GetEndOfStream() {
+		s.finish(ctx)
+	}
+	return []*extprocv3.ProcessingResponse{extproc.ContinueResponseBody()}
+}
+
+// finish runs the response flow once the answer is complete, and files the
+// trace. A fault here cannot change an answer already sent; it is recorded.
+func (s *stream) finish(ctx context.Context) {
+	if s.finished || s.trace == nil {
+		return
+	}
+	s.finished = true
+	s.msg.ResponseBody = s.respBuf
+	if s.truncated {
+		s.msg.Vars.Set("gatecheck.response.truncated", "true")
+	}
+	fault, err := s.rt.run(ctx, "response", s.rt.flow.Response, s.msg, s.trace)
+	switch {
+	case err != nil:
+		s.rt.log.Error("response flow failed", "flow", s.rt.flow.Name, "trace", s.trace.ID, "err", err)
+	case fault != nil:
+		s.rt.log.Debug("response flow fault after the answer was sent", "trace", s.trace.ID, "code", fault.Code)
+	}
+	s.rt.traces.add(s.trace)
+}
