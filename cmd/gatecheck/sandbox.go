@@ -3,14 +3,12 @@ package main
 import (
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/gatecheck/gatecheck/conformance/harness/sim"
-	"github.com/gatecheck/gatecheck/fakes/model"
 	"github.com/gatecheck/gatecheck/manifests"
 )
 
@@ -107,35 +105,8 @@ func runSandboxUp(cmd *cobra.Command, g *globals, f *sandboxFlags) error {
 	return nil
 }
 
-// servedModels lists the model names the topology's model servers answer to.
-func servedModels(snap *manifests.Snapshot) []string {
-	set := map[string]bool{}
-	for _, w := range snap.Workloads {
-		if w.Component() != "model" {
-			continue
-		}
-		cfg, err := model.ParseFlags(w.ComponentArgs())
-		if err != nil {
-			continue
-		}
-		set[cfg.Model] = true
-		for _, n := range cfg.ServedModelNames {
-			set[n] = true
-		}
-		for _, n := range cfg.LoRAModules {
-			set[n] = true
-		}
-	}
-	out := make([]string, 0, len(set))
-	for n := range set {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
-
 func printSandbox(g *globals, env *sim.Env, took time.Duration) {
-	models := servedModels(env.Snapshot())
+	models := env.Models()
 	first := "my-model"
 	if len(models) > 0 {
 		first = models[0]

@@ -123,4 +123,3 @@ func printTraces(w io.Writer, traces []apigee.Trace) {
 		}
 	}
 }
-

@@ -93,12 +93,19 @@ func (s *stream) requestHeaders(ctx context.Context, req *extprocv3.ProcessingRe
 	return []*extprocv3.ProcessingResponse{extproc.ContinueRequestHeaders(nil)}
 }
 
-// clientIP is the client's address: the first X-Forwarded-For entry the
-// gateway set, else the source address Envoy reports in its attributes.
+// clientIP is the client's address: the last X-Forwarded-For entry — the
+// one the gateway appended for the connection it accepted (entries before it
+// came from the client and may be forged, as Envoy's xff_num_trusted_hops 0
+// has it) — else the source address Envoy reports in its attributes.
 func clientIP(req *extprocv3.ProcessingRequest, h http.Header) string {
-	if xff := h.Get("x-forwarded-for"); xff != "" {
-		first, _, _ := strings.Cut(xff, ",")
-		return strings.TrimSpace(first)
+	if xff := h.Values("x-forwarded-for"); len(xff) > 0 {
+		last := xff[len(xff)-1]
+		if i := strings.LastIndexByte(last, ','); i >= 0 {
+			last = last[i+1:]
+		}
+		if ip := strings.TrimSpace(last); ip != "" {
+			return ip
+		}
 	}
 	if attrs, ok := req.GetAttributes()["envoy.filters.http.ext_proc"]; ok {
 		if v, ok := attrs.GetFields()["source.address"]; ok {

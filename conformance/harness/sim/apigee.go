@@ -341,4 +341,3 @@ func (a *apigeeStack) close() {
 		_ = a.store.Close()
 	}
 }
-
