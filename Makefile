@@ -6,7 +6,18 @@ BENCH    ?= .
 BENCHTIME ?= 2s
 FUZZTIME ?= 100000x
 
-.PHONY: all build test race bench fuzz lint sandbox clean
+TARGET   ?= sim
+OUT      ?= _out
+# External targets: GATEWAY_URL (required), MANAGEMENT_URL, ORG, ADMIN_TOKEN, CREDENTIALS.
+CONFORMANCE_ARGS = --target $(TARGET) \
+	$(if $(GATEWAY_URL),--gateway-url '$(GATEWAY_URL)') \
+	$(if $(MANAGEMENT_URL),--management-url '$(MANAGEMENT_URL)') \
+	$(if $(ORG),--org '$(ORG)') \
+	$(if $(ADMIN_TOKEN),--admin-token '$(ADMIN_TOKEN)') \
+	$(if $(CREDENTIALS),--credentials '$(CREDENTIALS)') \
+	--report-output $(OUT)/report.yaml --junit $(OUT)/junit.xml --summary $(OUT)/summary.md
+
+.PHONY: all build test race bench fuzz lint sandbox conformance clean
 
 all: build
 
@@ -33,6 +44,10 @@ fuzz: ## run every fuzz target for FUZZTIME each
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+
+conformance: ## the conformance suite (TARGET=sim|external); reports in _out/
+	@mkdir -p $(OUT)
+	$(GO) run ./cmd/gatecheck conformance $(CONFORMANCE_ARGS)
 
 sandbox: ## run the sandbox: gateway on 127.0.0.1:8080
 	$(GO) run ./cmd/gatecheck sandbox up

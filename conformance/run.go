@@ -41,6 +41,7 @@ type Result struct {
 	Outcome  Outcome
 	// Reason is the failure (file:line and message) or why it was skipped.
 	Reason   string
+	Started  time.Time
 	Duration time.Duration
 	// Log is the scenario's log: each command and its output.
 	Log string
@@ -199,7 +200,7 @@ func run(ctx context.Context, target harness.Target, opts Options, parent testsc
 			files = append(files, f)
 			byFile[base] = s
 		}
-		rec := &recorder{byName: byFile, progress: p}
+		rec := &recorder{byName: byFile, progress: p, scripts: scripts}
 		params := params(ctx, target, opts.Claimed(), work)
 		params.Files = files
 		conc := opts.Concurrency
@@ -226,15 +227,18 @@ func run(ctx context.Context, target harness.Target, opts Options, parent testsc
 
 // recorder collects results as scenarios finish.
 type recorder struct {
+	scripts  string // where the scripts were written, to be named by their own paths in messages
 	mu       sync.Mutex
 	byName   map[string]Scenario
 	results  []Result
 	progress *progress
 }
 
-func (r *recorder) record(name string, failed, skipped bool, skipReason, log string, took time.Duration) {
+func (r *recorder) record(name string, failed, skipped bool, skipReason, log string, started time.Time) {
 	s := r.byName[name]
-	res := Result{Name: s.Name, Area: s.Area, Purpose: s.Purpose, Features: s.Features, Duration: took, Log: log}
+	// Messages name the scenario file as the user knows it, not the copy run.
+	log = strings.ReplaceAll(log, filepath.Join(r.scripts, name+".txtar"), "scenarios/"+s.Name+".txtar")
+	res := Result{Name: s.Name, Area: s.Area, Purpose: s.Purpose, Features: s.Features, Started: started, Duration: time.Since(started), Log: log}
 	switch {
 	case failed:
 		res.Outcome, res.Reason = Failed, failureReason(log)
@@ -321,7 +325,7 @@ func (t *cliT) Run(name string, f func(testscript.T)) {
 			f(sub)
 		}()
 		<-done
-		t.rec.record(name, sub.failed, sub.skipped, sub.skipReason, sub.logs.String(), time.Since(start))
+		t.rec.record(name, sub.failed, sub.skipped, sub.skipReason, sub.logs.String(), start)
 	}()
 }
 
@@ -403,7 +407,7 @@ func (t *goTestT) Run(name string, f func(testscript.T)) {
 			if tt, ok := sub.(testingT); ok {
 				failed, skipped = tt.Failed(), tt.Skipped()
 			}
-			t.rec.record(name, failed, skipped, logs.skipReason, logs.String(), time.Since(start))
+			t.rec.record(name, failed, skipped, logs.skipReason, logs.String(), start)
 		}()
 		f(logs)
 	})

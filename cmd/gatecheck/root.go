@@ -85,6 +85,8 @@ against it.`,
 		newVersionCmd(g),
 		newServeCmd(g),
 		newSandboxCmd(g),
+		newConformanceCmd(g),
+		newCertifyCmd(g),
 	)
 	return root
 }
