@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // JUnit XML as CI systems (GitHub Actions reporters, GitLab, Jenkins) read
@@ -42,13 +43,19 @@ type junitCase struct {
 	Time      string        `xml:"time,attr"`
 	Failure   *junitFailure `xml:"failure,omitempty"`
 	Skipped   *junitSkipped `xml:"skipped,omitempty"`
-	SystemOut string        `xml:"system-out,omitempty"`
+	SystemOut *junitText    `xml:"system-out,omitempty"`
+}
+
+// junitText is element text written as CDATA, so that logs and failure
+// messages keep their line breaks for whoever opens the file.
+type junitText struct {
+	Text string `xml:",cdata"`
 }
 
 type junitFailure struct {
 	Message string `xml:"message,attr"`
 	Type    string `xml:"type,attr"`
-	Text    string `xml:",chardata"`
+	Text    string `xml:",cdata"`
 }
 
 type junitSkipped struct {
@@ -59,8 +66,10 @@ type junitSkipped struct {
 // ("gatecheck" when empty) with one test case per scenario, sorted by name.
 // A scenario "authn/key_missing" becomes the case "key_missing" of class
 // "gatecheck.authn". A failure's first line is its message attribute and the
-// whole reason its text; the scenario's log goes to system-out. Characters
-// XML cannot carry (such as terminal escapes in logs) become U+FFFD.
+// whole reason its text; the scenario's log goes to system-out. Both texts
+// are CDATA, and characters XML cannot carry (such as terminal escapes in
+// logs) become U+FFFD. The suite's time is the wall-clock span of the
+// scenarios with a start time, or the sum of durations when none has one.
 func WriteJUnit(w io.Writer, suiteName string, results []ScenarioResult) error {
 	if suiteName == "" {
 		suiteName = "gatecheck"
@@ -79,11 +88,14 @@ func WriteJUnit(w io.Writer, suiteName string, results []ScenarioResult) error {
 		if i := strings.Index(res.Name, "/"); i > 0 && i < len(res.Name)-1 {
 			area, name = "gatecheck."+res.Name[:i], res.Name[i+1:]
 		}
-		c := junitCase{Classname: area, Name: name, Time: seconds(res.Duration), SystemOut: res.Log}
+		c := junitCase{Classname: area, Name: name, Time: seconds(res.Duration)}
+		if res.Log != "" {
+			c.SystemOut = &junitText{Text: xmlChars(res.Log)}
+		}
 		switch res.Outcome {
 		case Failed:
 			suite.Failures++
-			c.Failure = &junitFailure{Message: firstLine(res.Reason), Type: "failure", Text: res.Reason}
+			c.Failure = &junitFailure{Message: firstLine(res.Reason), Type: "failure", Text: xmlChars(res.Reason)}
 		case Skipped:
 			suite.Skipped++
 			c.Skipped = &junitSkipped{Message: firstLine(res.Reason)}
@@ -128,6 +140,22 @@ func WriteJUnit(w io.Writer, suiteName string, results []ScenarioResult) error {
 }
 
 func seconds(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
+
+// xmlChars replaces what XML 1.0 cannot carry — control characters such as
+// terminal escapes, and invalid UTF-8 — with U+FFFD. encoding/xml does so
+// for escaped text but writes CDATA as it is.
+func xmlChars(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\t', r == '\n', r == '\r',
+			r >= 0x20 && r <= 0xD7FF && r != utf8.RuneError,
+			r >= 0xE000 && r <= 0xFFFD,
+			r >= 0x10000 && r <= 0x10FFFF:
+			return r
+		}
+		return '\uFFFD'
+	}, s)
+}
 
 func firstLine(s string) string {
 	s = strings.TrimSpace(s)

@@ -30,7 +30,7 @@ func WriteMarkdown(w io.Writer, r *ConformanceReport, results []ScenarioResult) 
 	if r.Implementation.Project != "" {
 		title = strings.TrimSpace(r.Implementation.Project + " " + r.Implementation.Version)
 	}
-	p("# Conformance report: %s\n\n", mdText(title))
+	p("# Conformance report: %s\n\n", inline(title))
 	p("| | |\n|---|---|\n")
 	if im := implementationLine(r.Implementation); im != "" {
 		p("| Implementation | %s |\n", im)
@@ -57,7 +57,7 @@ func WriteMarkdown(w io.Writer, r *ConformanceReport, results []ScenarioResult) 
 		}
 		p("\n")
 		for _, pr := range r.Profiles {
-			p("- **%s**: %s\n", mdText(string(pr.Name)), mdText(pr.Summary))
+			p("- **%s**: %s\n", inline(string(pr.Name)), inline(pr.Summary))
 		}
 		p("\n")
 	}
@@ -70,7 +70,7 @@ func WriteMarkdown(w io.Writer, r *ConformanceReport, results []ScenarioResult) 
 	for _, res := range failed {
 		p("### %s\n\n", code(res.Name))
 		if len(res.Features) > 0 {
-			p("Features: %s\n\n", mdText(joinFeatures(res.Features)))
+			p("Features: %s\n\n", inline(joinFeatures(res.Features)))
 		}
 		reason := strings.TrimRight(res.Reason, "\n")
 		if reason == "" {
@@ -92,7 +92,7 @@ func WriteMarkdown(w io.Writer, r *ConformanceReport, results []ScenarioResult) 
 	}
 
 	p("## Reproduce\n\n")
-	p("Run the same profiles against the same target, claiming the same features:\n\n")
+	p("Run the same profiles against the same target, exempting the same features:\n\n")
 	cmd := ReproduceCommand(r)
 	fence := fenceFor(cmd)
 	p("%ssh\n%s\n%s\n", fence, cmd, fence)
@@ -125,9 +125,9 @@ func WriteVendorReadme(w io.Writer, r *ConformanceReport, reproduceCommand strin
 	b := bufio.NewWriter(w)
 	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 
-	p("# %s\n\n", mdText(im.Project))
+	p("# %s\n\n", inline(im.Project))
 	p("%s is maintained by %s ([%s](%s)). Contact: %s.\n\n",
-		mdText(im.Project), mdText(im.Organization), cell(im.URL), linkTarget(im.URL), mdText(strings.Join(im.Contact, ", ")))
+		inline(im.Project), inline(im.Organization), cell(im.URL), linkTarget(im.URL), inline(strings.Join(im.Contact, ", ")))
 
 	p("## Table of contents\n\n")
 	p("| gatecheck version | Implementation version | Target | Mode | Report |\n")
@@ -152,8 +152,8 @@ func WriteVendorReadme(w io.Writer, r *ConformanceReport, reproduceCommand strin
 
 	p("## Reproduce\n\n")
 	p("This report was produced with gatecheck %s against %s %s (target %s, mode %s) on %s.\n\n",
-		mdText(r.GatecheckVersion), mdText(im.Project), mdText(im.Version), code(r.Target), code(r.Mode), mdText(r.Date))
-	p("1. Install %s %s.\n", mdText(im.Project), mdText(im.Version))
+		inline(r.GatecheckVersion), inline(im.Project), inline(im.Version), code(r.Target), code(r.Mode), inline(r.Date))
+	p("1. Install %s %s.\n", inline(im.Project), inline(im.Version))
 	p("   <!-- Describe the installation and configuration the run needs. -->\n")
 	p("2. Run:\n\n")
 	fence := fenceFor(reproduceCommand)
@@ -170,28 +170,28 @@ func WriteVendorReadme(w io.Writer, r *ConformanceReport, reproduceCommand strin
 }
 
 // ReproduceCommand is the gatecheck command line that reruns the suite the
-// way the report was produced: same target, mode, profiles and claimed
-// extended features. It uses the flags of `gatecheck conformance`, named
-// after Gateway API's conformance flags.
+// way the report was produced, as far as the report can tell: the same
+// target and profiles, with the extended features the target did not claim
+// exempted (`gatecheck conformance` claims every feature unless told
+// otherwise). The report does not record scenario filters (--run, --skip),
+// exempted core features, or how to reach an external target
+// (--gateway-url and friends); a caller that knows them appends them.
 func ReproduceCommand(r *ConformanceReport) string {
 	args := []string{"gatecheck", "conformance", "--target", shellQuote(r.Target)}
-	if r.Mode != "" && r.Mode != ModeDefault {
-		args = append(args, "--mode", shellQuote(r.Mode))
-	}
 	var profiles []string
-	var features []conformance.FeatureName
+	var exempt []conformance.FeatureName
 	for _, p := range r.Profiles {
 		profiles = append(profiles, string(p.Name))
 		if p.Extended != nil {
-			features = append(features, p.Extended.SupportedFeatures...)
+			exempt = append(exempt, p.Extended.UnsupportedFeatures...)
 		}
 	}
 	if len(profiles) > 0 {
-		args = append(args, "--conformance-profiles", shellQuote(strings.Join(profiles, ",")))
+		args = append(args, "--profiles", shellQuote(strings.Join(profiles, ",")))
 	}
-	if len(features) > 0 {
-		sort.Slice(features, func(i, j int) bool { return features[i] < features[j] })
-		args = append(args, "--supported-features", shellQuote(joinFeaturesComma(features)))
+	if len(exempt) > 0 {
+		sort.Slice(exempt, func(i, j int) bool { return exempt[i] < exempt[j] })
+		args = append(args, "--exempt-features", shellQuote(joinFeaturesComma(exempt)))
 	}
 	return strings.Join(args, " ")
 }
@@ -284,8 +284,12 @@ func joinFeaturesComma(fs []conformance.FeatureName) string {
 
 // cell makes text safe inside a Markdown table cell: one line, pipes escaped.
 func cell(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	return mdText(strings.ReplaceAll(s, "|", `\|`))
+	return strings.ReplaceAll(inline(s), "|", `\|`)
+}
+
+// inline makes text safe in a heading or a sentence: one line, no HTML.
+func inline(s string) string {
+	return mdText(strings.Join(strings.Fields(s), " "))
 }
 
 // mdText keeps text from being read as HTML. Other Markdown in names and

@@ -23,7 +23,8 @@ func TestWriteMarkdown(t *testing.T) {
 		"### `routing/streaming`\n\nFeatures: Streaming\n\n```\nstatus: want 200, got 502\nbody: upstream connect error\n```\n",
 		"| `authn/jwt_expired` | JWTVerification | target does not claim JWTVerification |\n",
 		"## Reproduce\n",
-		"gatecheck conformance --target kind --conformance-profiles AUTHN,AUTHZ,ROUTING --supported-features APIKeyQueryParam,OllamaAPI\n",
+		"gatecheck conformance --target kind --profiles AUTHN,AUTHZ,ROUTING --exempt-features " +
+			"DecisionTrace,IPAccessControl,JWTVerification,LoRAAffinity,LoadAwareRouting,OAuthClientCredentials,PickerFailClose,PickerFailOpen,WeightedPools\n",
 	} {
 		assert.Contains(t, md, want)
 	}
@@ -72,7 +73,7 @@ func TestWriteMarkdownNothingFailed(t *testing.T) {
 	assert.Contains(t, md, "# Conformance report: gatecheck\n")
 	assert.Contains(t, md, "## Failed scenarios\n\nNone.\n")
 	assert.Contains(t, md, "## Skipped scenarios\n\nNone.\n")
-	assert.Contains(t, md, "gatecheck conformance --target sim --conformance-profiles AUTHN\n")
+	assert.Contains(t, md, "gatecheck conformance --target sim --profiles AUTHN\n")
 	assert.NotContains(t, md, "| Implementation |")
 }
 
@@ -111,10 +112,13 @@ func TestWriteVendorReadme(t *testing.T) {
 func TestReproduceCommand(t *testing.T) {
 	t.Parallel()
 	r := fixedReport(t)
-	r.Mode = "with apigee"
+	r.Profiles = r.Profiles[:2] // AUTHN, AUTHZ
 	assert.Equal(t,
-		"gatecheck conformance --target kind --mode 'with apigee' --conformance-profiles AUTHN,AUTHZ,ROUTING --supported-features APIKeyQueryParam,OllamaAPI",
+		"gatecheck conformance --target kind --profiles AUTHN,AUTHZ --exempt-features DecisionTrace,IPAccessControl,JWTVerification,OAuthClientCredentials",
 		ReproduceCommand(r))
+	r.Profiles = nil
+	r.Target = "it's"
+	assert.Equal(t, `gatecheck conformance --target 'it'\''s'`, ReproduceCommand(r), "quoted for the shell")
 }
 
 func TestReportFileName(t *testing.T) {

@@ -14,7 +14,13 @@ func TestYAMLRoundTrip(t *testing.T) {
 	want := fixedReport(t)
 	var buf bytes.Buffer
 	require.NoError(t, WriteYAML(&buf, want))
+	written := buf.String()
 	got, err := ReadYAML(&buf)
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+
+	// Document markers around a single document are fine.
+	got, err = ReadYAML(strings.NewReader("---\n" + written + "...\n"))
 	require.NoError(t, err)
 	assert.Equal(t, want, got)
 }
@@ -47,6 +53,8 @@ func TestReadYAMLErrors(t *testing.T) {
 		{"negative count", strings.Replace(valid, "Passed: 2", "Passed: -2", 1), "cannot unmarshal"},
 		{"invalid content", strings.Replace(valid, "target: kind", "target: prod", 1), `report: invalid: target: "prod" is not one of sim, kind, external`},
 		{"not YAML", "\t{", "report: decode"},
+		{"two documents", valid + "---\n" + valid, "report: decode: more than one YAML document"},
+		{"a different second document", valid + "---\nfoo: bar\n", "more than one YAML document"},
 		{"empty", "", "apiVersion: required"},
 		{"too large", valid + "# " + strings.Repeat("x", MaxReportSize) + "\n", "larger than"},
 	}
