@@ -441,6 +441,7 @@ func (c *compiler) declared(kind string, ref Ref) bool {
 func (c *compiler) compileGateway(o Object) {
 	g := o.Value.(*gatewayv1.Gateway)
 	gw := &Gateway{Ref: refOf(o), ClassName: string(g.Spec.GatewayClassName), Rules: []*RouteRule{}, Extensions: []*Extension{}}
+	gw.Limits = c.compileLimits(o, g.Annotations)
 	if gw.ClassName == "" {
 		c.errorf(o, "spec.gatewayClassName", "must be set")
 	}

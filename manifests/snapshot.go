@@ -59,6 +59,9 @@ type Gateway struct {
 	Rules []*RouteRule
 	// Extensions are called in order for every request on this Gateway.
 	Extensions []*Extension
+	// Limits are the payload and protocol limits, from the Gateway's
+	// gatecheck.dev/ annotations (see limits.go), defaults filled in.
+	Limits Limits
 }
 
 // Listener is one Gateway listener.

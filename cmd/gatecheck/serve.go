@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -12,9 +13,11 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
 
 	"github.com/gatecheck/gatecheck/fakes/epp"
 	"github.com/gatecheck/gatecheck/fakes/gateway"
+	"github.com/gatecheck/gatecheck/fakes/gateway/controller"
 	"github.com/gatecheck/gatecheck/fakes/model"
 	"github.com/gatecheck/gatecheck/manifests"
 )
@@ -64,11 +67,18 @@ func newServeModelCmd(g *globals) *cobra.Command {
 }
 
 func serveHTTP(ctx context.Context, g *globals, addr string, h http.Handler, what string) error {
+	return serveServer(ctx, g, addr, &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, nil, what)
+}
+
+// serveServer serves srv on addr, through wrap when it is set, until ctx ends.
+func serveServer(ctx context.Context, g *globals, addr string, srv *http.Server, wrap func(net.Listener) net.Listener, what string) error {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	if wrap != nil {
+		lis = wrap(lis)
+	}
 	fmt.Fprintf(g.stdout, "%s listening on %s\n", what, lis.Addr())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(lis) }()
@@ -108,22 +118,62 @@ func newServeEPPCmd(g *globals) *cobra.Command {
 				}
 				eps = append(eps, epp.Endpoint{Address: e})
 			}
-			s := epp.New(epp.Config{Pool: pool, Logger: log, Seed: seed})
+			// In a cluster, without --endpoints, the endpoints are the ready
+			// Pods of the pool, watched through the API server.
+			discover := len(eps) == 0 && pool != "" && inCluster()
+			poolRef, err := eppPoolRef(pool, discover)
+			if err != nil {
+				return err
+			}
+			s := epp.New(epp.Config{Pool: poolRef.Name, Logger: log, Seed: seed})
 			s.SetEndpoints(eps)
 			s.Start(cmd.Context())
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			watchErr := make(chan error, 1)
+			if discover {
+				cfg, err := ctrlconfig.GetConfig()
+				if err != nil {
+					return fmt.Errorf("reaching the API server to watch pool %s: %w", poolRef, err)
+				}
+				go func() {
+					watchErr <- controller.WatchPool(ctx, cfg, poolRef, log, func(found []controller.Endpoint) {
+						eps := make([]epp.Endpoint, len(found))
+						for i, f := range found {
+							eps[i] = epp.Endpoint{Address: f.Address, Labels: f.Labels}
+						}
+						s.SetEndpoints(eps)
+					})
+				}()
+			}
 			lis, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(grpcPort)))
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "endpoint picker for pool %s listening on %s\n", pool, lis.Addr())
+			fmt.Fprintf(g.stdout, "endpoint picker for pool %s listening on %s\n", poolRef.Name, lis.Addr())
 			go func() {
-				<-cmd.Context().Done()
+				select {
+				case <-ctx.Done():
+				case err := <-watchErr:
+					if err != nil {
+						log.Error("watching the pool's pods failed; stopping", "pool", poolRef.String(), "err", err)
+						watchErr <- err
+					}
+				}
 				s.Close()
 			}()
-			return s.Serve(lis)
+			if err := s.Serve(lis); err != nil {
+				return err
+			}
+			select {
+			case err := <-watchErr:
+				return err
+			default:
+				return nil
+			}
 		},
 	}
-	cmd.Flags().StringVar(&pool, "pool", "", "name of the InferencePool this picker serves")
+	cmd.Flags().StringVar(&pool, "pool", "", "the InferencePool this picker serves, [namespace/]name; in a cluster without --endpoints, its ready Pods are its endpoints")
 	cmd.Flags().IntVar(&grpcPort, "grpc-port", 9002, "port of the ext_proc gRPC server (gRPC health is served on it too)")
 	cmd.Flags().StringSliceVar(&endpoints, "endpoints", nil, "model server endpoints, ip:port, comma-separated")
 	cmd.Flags().Int64Var(&seed, "seed", 1, "seed for tie-breaks")
@@ -138,18 +188,30 @@ func newServeGatewayCmd(g *globals) *cobra.Command {
 		services []string
 		pools    []string
 		seed     int64
+
+		cluster                              bool
+		healthAddr, mgmtURL, org, adminToken string
 	)
 	cmd := &cobra.Command{
 		Use:   "gateway",
 		Short: "Run the Gateway API data plane for a topology",
 		Long: `serve gateway runs the data plane of one Gateway of a topology. Services resolve
 through DNS (name.namespace.svc:port) unless --service maps them; pool endpoints
-come from --pool.`,
+come from --pool.
+
+With --in-cluster (the default inside a Pod when neither --manifests, --service
+nor --pool is given) it is a Gateway API controller instead: it watches the
+topology through the API server, compiles it as the simulation does, serves it,
+writes status conditions, and syncs APIProducts into the fake Apigee runtime at
+--apigee-management.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.logger()
 			if err != nil {
 				return err
+			}
+			if cluster || (inCluster() && dir == "" && len(services) == 0 && len(pools) == 0) {
+				return serveGatewayInCluster(cmd.Context(), g, log, addr, gwName, healthAddr, mgmtURL, org, adminToken, seed)
 			}
 			snap, err := loadSnapshot(dir)
 			if err != nil {
@@ -168,7 +230,10 @@ come from --pool.`,
 			if err != nil {
 				return err
 			}
-			return serveHTTP(cmd.Context(), g, addr, gw.Handler(ref), "gateway "+ref.String())
+			// The gateway's own server and listener: its limits and the
+			// request smuggling checks apply on the wire.
+			wire := func(lis net.Listener) net.Listener { return gw.Listener(lis, ref) }
+			return serveServer(cmd.Context(), g, addr, gw.Server(ref), wire, "gateway "+ref.String())
 		},
 	}
 	cmd.Flags().StringVar(&dir, "manifests", "", "directory of the topology's manifests (default: the embedded default topology)")
@@ -177,7 +242,62 @@ come from --pool.`,
 	cmd.Flags().StringArrayVar(&services, "service", nil, "namespace/name=host:port[,host:port] address of a Service (repeatable)")
 	cmd.Flags().StringArrayVar(&pools, "pool", nil, "namespace/name=ip:port[,ip:port] endpoints of an InferencePool (repeatable)")
 	cmd.Flags().Int64Var(&seed, "seed", 1, "seed for weighted route choices")
+	cmd.Flags().BoolVar(&cluster, "in-cluster", false, "watch the topology through the API server (in a Pod, or with $KUBECONFIG)")
+	cmd.Flags().StringVar(&healthAddr, "health-addr", ":8082", "in-cluster: /healthz and /readyz (ready once the topology compiled)")
+	cmd.Flags().StringVar(&mgmtURL, "apigee-management", "", "in-cluster: the fake Apigee's management API, where APIProducts are synced")
+	cmd.Flags().StringVar(&org, "org", "gatecheck", "in-cluster: the Apigee organisation of --apigee-management")
+	cmd.Flags().StringVar(&adminToken, "admin-token", "", "in-cluster: the management API's bearer token (default $GATECHECK_ADMIN_TOKEN)")
 	return cmd
+}
+
+// inCluster reports whether this process runs in a Kubernetes Pod.
+func inCluster() bool { return os.Getenv("KUBERNETES_SERVICE_HOST") != "" }
+
+// eppPoolRef reads --pool: [namespace/]name, the namespace defaulting to the
+// Pod's own when discovering in a cluster.
+func eppPoolRef(pool string, discover bool) (manifests.Ref, error) {
+	if strings.Contains(pool, "/") {
+		ref, err := parseRef(pool)
+		if err != nil {
+			return ref, fmt.Errorf("--pool: %w", err)
+		}
+		return ref, nil
+	}
+	ns := "default"
+	if discover {
+		var err error
+		if ns, err = controller.InClusterNamespace(); err != nil {
+			return manifests.Ref{}, err
+		}
+	}
+	return manifests.Ref{Namespace: ns, Name: pool}, nil
+}
+
+// serveGatewayInCluster runs the in-cluster gateway (package
+// fakes/gateway/controller).
+func serveGatewayInCluster(ctx context.Context, g *globals, log *slog.Logger, addr, gwName, healthAddr, mgmtURL, org, adminToken string, seed int64) error {
+	cfg, err := ctrlconfig.GetConfig()
+	if err != nil {
+		return fmt.Errorf("--in-cluster: reaching the API server: %w", err)
+	}
+	var ref manifests.Ref
+	if gwName != "" {
+		if ref, err = parseRef(gwName); err != nil {
+			return fmt.Errorf("--gateway: %w", err)
+		}
+	}
+	if adminToken == "" {
+		adminToken = os.Getenv("GATECHECK_ADMIN_TOKEN")
+	}
+	if mgmtURL != "" && adminToken == "" {
+		return fmt.Errorf("--apigee-management needs the admin token (--admin-token or $GATECHECK_ADMIN_TOKEN)")
+	}
+	return controller.Serve(ctx, cfg, controller.ServeOptions{
+		Addr: addr, HealthAddr: healthAddr, Gateway: ref,
+		ManagementURL: mgmtURL, Org: org, AdminToken: adminToken,
+		Seed: seed, Logger: log,
+		Ready: func(a string) { fmt.Fprintf(g.stdout, "in-cluster gateway listening on %s\n", a) },
+	})
 }
 
 func pickGateway(snap *manifests.Snapshot, name string) (manifests.Ref, error) {

@@ -9,9 +9,10 @@
 //
 //  1. The request is read: hop-by-hop headers are dropped, X-Forwarded-For and
 //     X-Forwarded-Proto are added, an x-request-id is made when missing, and
-//     the body is read whole (up to 32 MiB, else 413). LLM requests are small,
-//     processors need the whole body, and a buffered body can be re-sent to
-//     the next endpoint when one refuses the connection.
+//     the body is read whole (up to the Gateway's body limit, 32 MiB by
+//     default, else 413; see "Limits and request smuggling"). LLM requests
+//     are small, processors need the whole body, and a buffered body can be
+//     re-sent to the next endpoint when one refuses the connection.
 //  2. Extensions (Gateway.Extensions, for example the Apigee runtime attached
 //     by an APIMExtensionPolicy) run in order, each over its own ext_proc
 //     stream, before routing, as Envoy's ext_proc filters run before its
@@ -46,6 +47,93 @@
 // and answered 500. A failure after the headers went out cuts the connection
 // (http.ErrAbortHandler, as httputil.ReverseProxy does) so the client never
 // mistakes a broken stream for a complete one.
+//
+// # Limits and request smuggling
+//
+// Each Gateway has payload and protocol limits (manifests.Limits), set by
+// annotations on the Gateway object because Gateway API has no fields for
+// them (Envoy Gateway sets the same things in a ClientTrafficPolicy attached
+// to the Gateway, and the body limit in a BackendTrafficPolicy's
+// requestBuffer). An unknown gatecheck.dev/ annotation is a compile error.
+//
+//	annotation                               default  above it
+//	gatecheck.dev/max-request-body-bytes     32Mi     413 PayloadTooLarge
+//	gatecheck.dev/max-request-headers-bytes  64Ki     431 RequestHeaderFieldsTooLarge
+//	gatecheck.dev/max-request-headers        100      431 RequestHeaderFieldsTooLarge
+//	gatecheck.dev/max-url-length             8192     414 URITooLong
+//
+// The body limit is also the most the gateway buffers, so it can only be
+// lowered. A Content-Length above it is answered before a byte of the body is
+// read (a client waiting for 100 Continue never sends it); a chunked body is
+// answered once it grows past it. Header bytes are the names and values
+// (without surrounding whitespace) of every header line, Host included; the URL
+// is the request target as sent, query included.
+//
+// Served with Gateway.Server on Gateway.Listener (as the simulation and
+// `gatecheck serve gateway` do), every request head on every connection is
+// checked on the wire, before net/http parses it. That is needed because
+// net/http normalises some request smuggling shapes away (it drops a
+// Content-Length beside Transfer-Encoding: chunked, joins folded lines,
+// accepts repeated equal Content-Lengths) and answers others with its own
+// plain text. These are refused with 400, the JSON error and Connection: close:
+//
+//   - Content-Length and Transfer-Encoding together (ConflictingFraming);
+//   - Transfer-Encoding other than chunked ("chunked, identity", "xchunked",
+//     "identity"), repeated, or on an HTTP/1.0 request
+//     (InvalidTransferEncoding). The value is compared without surrounding
+//     whitespace and, as RFC 9112 says of coding names, case-insensitively;
+//   - Content-Length repeated, even with equal values, or not plain decimal
+//     digits ("+1", "0x1", "1, 1", empty, beyond int64) (InvalidContentLength).
+//     Envoy and net/http accept equal copies; only a confused or hostile
+//     sender repeats it, and refusing every copy leaves nothing to reconcile;
+//   - a header line starting with whitespace (obsolete line folding),
+//     whitespace between a header name and its colon, a line without a colon
+//     or with a name that is not a token, a control byte in a value
+//     (InvalidHeader);
+//   - a head line that does not end in CRLF (a bare LF) or holds a bare CR, a
+//     missing (HTTP/1.1, except CONNECT) or repeated Host, a malformed
+//     request line (BadRequest); an HTTP version other than 1.0 and 1.1 is
+//     505.
+//
+// The size limits are checked on the raw head too, with the same counting, so
+// net/http's own header limit never answers first (Server sets MaxHeaderBytes
+// above any head the check lets through). A head that outgrows them is
+// refused without waiting for its end: a request line longer than the URL
+// limit plus 1 KiB is 414, a head longer than the request line allowance plus
+// the header bytes plus 8 bytes a header line plus 1 KiB is 431.
+//
+// How the check works: the listener wraps each connection, and bytes reach
+// net/http only once checked. A head is held until its empty line and checked
+// whole; a body is passed on as it arrives (read straight into net/http's
+// buffer and scanned in place) while its framing is followed, a Content-Length
+// count or the chunked framing read exactly as net/http reads it. So the next
+// head of a keep-alive or pipelined connection is found precisely where
+// net/http will look for it; there is no guessing at what looks like a request
+// line, and a body that holds text shaped like a request head is just a body.
+// The check lets through only heads net/http reads the same way, so the two
+// cannot disagree about where a request ends; FuzzWireAgreement holds it to
+// that by parsing the same bytes with and without it. A later request on a
+// connection is looked at only when net/http asks for bytes past the current
+// one, so a bad request never disturbs the ones before it.
+//
+// A refused head is never seen by net/http: the check puts a small stand-in
+// request in its place (carrying a secret made by New), which net/http hands
+// to the handler in order, after the answers to earlier requests on the
+// connection; the handler answers the refusal, without calling any processor,
+// and the connection closes, lingering up to half a second so the client can
+// read the answer before any reset. A chunked body whose framing breaks is
+// passed on up to its first bad byte, then with a byte net/http cannot accept
+// there: the body read fails, the request is answered 400 (BadRequest) and the
+// connection closes. The check is stricter than net/http in one place: a
+// trailer line must end in CRLF too; a trailer that breaks that closes the
+// connection without an answer.
+//
+// Limits of the check: it speaks HTTP/1.0 and 1.1 in clear text, as the
+// gateway's listeners do (no TLS, no h2c); it does not follow a connection
+// that switches protocols (the gateway never answers 101). It costs a copy of
+// each head and no allocation per request. On a plain http.Server (Handler
+// alone) the size limits still hold, checked on the parsed request, but the
+// smuggling shapes are left to net/http.
 //
 // # Processing modes
 //

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	crand "crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -88,6 +89,9 @@ type Gateway struct {
 	ownTransports []*http.Transport
 	dial          func(ctx context.Context, addr string) (*grpc.ClientConn, error)
 	pickerTimeout time.Duration
+	// wireSecret authenticates the stand-in requests of the wire check
+	// (limits.go, wire.go).
+	wireSecret string
 
 	rngMu sync.Mutex
 	rng   *rand.Rand
@@ -104,16 +108,24 @@ type Gateway struct {
 type config struct {
 	snap     *manifests.Snapshot
 	gateways map[manifests.Ref]*manifests.Gateway
+	// limits of each Gateway, defaults filled in (a hand-built Snapshot may
+	// leave them zero).
+	limits map[manifests.Ref]manifests.Limits
 }
 
 func newConfig(snap *manifests.Snapshot) *config {
 	if snap == nil {
 		snap = &manifests.Snapshot{}
 	}
-	c := &config{snap: snap, gateways: make(map[manifests.Ref]*manifests.Gateway, len(snap.Gateways))}
+	c := &config{
+		snap:     snap,
+		gateways: make(map[manifests.Ref]*manifests.Gateway, len(snap.Gateways)),
+		limits:   make(map[manifests.Ref]manifests.Limits, len(snap.Gateways)),
+	}
 	for _, gw := range snap.Gateways {
 		if _, dup := c.gateways[gw.Ref]; !dup {
 			c.gateways[gw.Ref] = gw
+			c.limits[gw.Ref] = gw.Limits.OrDefaults()
 		}
 	}
 	return c
@@ -138,6 +150,7 @@ func New(snap *manifests.Snapshot, opts Options) (*Gateway, error) {
 		rng:           rand.New(rand.NewPCG(uint64(opts.Seed), uint64(opts.Seed)^0x9e3779b97f4a7c15)),
 		rr:            map[string]*atomic.Uint64{},
 		conns:         map[string]*grpc.ClientConn{},
+		wireSecret:    crand.Text(),
 	}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)

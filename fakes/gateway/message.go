@@ -15,6 +15,7 @@ import (
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
 	"github.com/gatecheck/gatecheck/internal/extproc"
+	"github.com/gatecheck/gatecheck/manifests"
 )
 
 // maxRequestBody caps request bodies. Request bodies are read whole before any
@@ -23,7 +24,9 @@ import (
 // buffered body can be re-sent when an endpoint refuses the connection. Larger
 // bodies are answered with 413, as Envoy does when a buffer limit is exceeded.
 // The same cap bounds a response body that a processor asks to have BUFFERED.
-const maxRequestBody = 32 << 20
+// A Gateway may lower the request cap (manifests.Limits.MaxRequestBodyBytes),
+// not raise it.
+const maxRequestBody = manifests.MaxRequestBodyBytesCeiling
 
 // chunkSize is the size of the pieces a buffered request body is sent to a
 // processor in (STREAMED and FULL_DUPLEX_STREAMED modes), and of reads from
@@ -64,8 +67,9 @@ func removeHopHeaders(h http.Header) {
 // newMessage reads the client's request: hop-by-hop headers go, X-Forwarded-For
 // and X-Forwarded-Proto are added and an x-request-id is made when missing (as
 // Envoy's connection manager does before any filter runs), and the body is read
-// whole up to maxRequestBody.
-func newMessage(r *http.Request) (*message, error) {
+// whole up to maxBody: a Content-Length above it is refused before a byte of
+// the body is read, and a chunked body is refused once it grows past it.
+func newMessage(r *http.Request, maxBody int64) (*message, error) {
 	if !validToken(r.Method) {
 		return nil, newHTTPError(http.StatusBadRequest, "BadRequest", "invalid method", nil)
 	}
@@ -90,14 +94,21 @@ func newMessage(r *http.Request) (*message, error) {
 		h.Set("X-Request-Id", newRequestID())
 	}
 	m := &message{method: r.Method, path: r.URL.RequestURI(), host: r.Host, scheme: scheme, header: h}
+	maxBody = min(maxBody, maxRequestBody)
+	tooLarge := func() error {
+		return newHTTPError(http.StatusRequestEntityTooLarge, "PayloadTooLarge",
+			fmt.Sprintf("request body larger than %d bytes", maxBody), nil)
+	}
+	if r.ContentLength > maxBody {
+		return nil, tooLarge() // before reading: the client may not even have sent it
+	}
 	if r.Body != nil && r.Body != http.NoBody {
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody+1))
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 		if err != nil {
 			return nil, newHTTPError(http.StatusBadRequest, "BadRequest", "reading the request body failed", err)
 		}
-		if len(body) > maxRequestBody {
-			return nil, newHTTPError(http.StatusRequestEntityTooLarge, "PayloadTooLarge",
-				fmt.Sprintf("request body larger than %d bytes", maxRequestBody), nil)
+		if int64(len(body)) > maxBody {
+			return nil, tooLarge()
 		}
 		m.body = body
 	}

@@ -74,13 +74,24 @@ func (rq *request) closeAll() {
 func (rq *request) serve(ref manifests.Ref) {
 	g, ctx := rq.g, rq.in.Context()
 	rq.cfg = g.cfg.Load()
+	lim := rq.cfg.limitsOf(ref)
+	if f := g.wireFault(rq.in); f != faultNone {
+		rq.refuse(f, lim)
+		return
+	}
+	// Size limits come first, as they do in Envoy's codec: no processor
+	// sees a request that breaks them.
+	if f := checkLimits(rq.in, lim); f != faultNone {
+		rq.respondError(ctx, f.err(lim), nil)
+		return
+	}
 	gw := rq.cfg.gateways[ref]
 	if gw == nil {
 		rq.respondError(ctx, newHTTPError(http.StatusNotFound, "GatewayNotFound",
 			"gateway "+ref.String()+" is not configured", nil), nil)
 		return
 	}
-	m, err := newMessage(rq.in)
+	m, err := newMessage(rq.in, lim.MaxRequestBodyBytes)
 	if err != nil {
 		rq.respondError(ctx, err, nil)
 		return

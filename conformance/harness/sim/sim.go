@@ -56,6 +56,10 @@ type Options struct {
 	Provision bool
 	// TraceRing is how many decision traces are kept; zero means 256.
 	TraceRing int
+
+	// Ollama, when set, runs the topology's model servers on real Ollama
+	// servers instead of fake ones (see OllamaOptions).
+	Ollama *OllamaOptions
 }
 
 // Env is a running simulation.
@@ -73,6 +77,7 @@ type Env struct {
 	replicas map[manifests.Ref][]*replica // by workload
 	pickers  map[manifests.Ref]*picker    // by pool
 	apigee   *apigeeStack                 // nil without APIMExtensionPolicy
+	ollama   *ollamaBackend               // nil unless Options.Ollama
 }
 
 type server struct {
@@ -84,7 +89,7 @@ type replica struct {
 	name   string
 	addr   string
 	labels map[string]string
-	model  *model.Server
+	model  *model.Server // nil for an Ollama server, which is not ours to run
 	server *server
 }
 
@@ -133,11 +138,19 @@ func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 			e.Close()
 		}
 	}()
+	// Ollama first: its checks (and a pull) take the longest and fail most.
+	if opts.Ollama != nil {
+		if err := e.startOllama(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if err := e.startApigee(ctx); err != nil {
 		return nil, err
 	}
-	if err := e.startModels(); err != nil {
-		return nil, err
+	if opts.Ollama == nil {
+		if err := e.startModels(); err != nil {
+			return nil, err
+		}
 	}
 	if err := e.startPickers(); err != nil {
 		return nil, err
@@ -152,23 +165,7 @@ func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 }
 
 func (e *Env) startModels() error {
-	seen := map[manifests.Ref]bool{}
-	var workloads []*manifests.Workload
-	for _, ref := range sortedPools(e.snap) {
-		for _, w := range e.snap.Pools[ref].Workloads {
-			if !seen[w.Ref] {
-				seen[w.Ref] = true
-				workloads = append(workloads, w)
-			}
-		}
-	}
-	for _, w := range e.snap.Workloads {
-		if !seen[w.Ref] && w.Component() == "model" {
-			seen[w.Ref] = true
-			workloads = append(workloads, w)
-		}
-	}
-	for _, w := range workloads {
+	for _, w := range modelWorkloads(e.snap) {
 		cfg, err := model.ParseFlags(w.ComponentArgs())
 		if err != nil {
 			return fmt.Errorf("deployment %s: container args: %w", w.Ref, err)
@@ -266,7 +263,11 @@ func (e *Env) startGateways() error {
 		if err != nil {
 			return fmt.Errorf("gateway %s: listen on %s: %w", g.Ref, addr, err)
 		}
-		e.gwServer = append(e.gwServer, serve(lis, gw.Handler(g.Ref)))
+		// The gateway's own server and listener: its limits and the
+		// request smuggling checks apply on the wire.
+		s := &server{srv: gw.Server(g.Ref), lis: gw.Listener(lis, g.Ref)}
+		go func() { _ = s.srv.Serve(s.lis) }()
+		e.gwServer = append(e.gwServer, s)
 		e.gwURLs[g.Ref] = "http://" + lis.Addr().String()
 		e.log.Info("gateway up", "gateway", g.Ref.String(), "url", e.gwURLs[g.Ref])
 	}
@@ -304,7 +305,11 @@ func (e *Env) pending(ctx context.Context, client *http.Client) string {
 	defer e.mu.Unlock()
 	for _, rs := range e.replicas {
 		for _, r := range rs {
-			if !answers(ctx, client, "http://"+r.addr+"/health") {
+			health := "http://" + r.addr + "/health"
+			if r.model == nil {
+				health = "http://" + r.addr + "/api/version" // Ollama has no /health
+			}
+			if !answers(ctx, client, health) {
 				return "model server " + r.name
 			}
 		}
@@ -433,8 +438,10 @@ func (e *Env) Close() {
 	}
 	for _, rs := range e.replicas {
 		for _, r := range rs {
-			r.model.Close()
-			shutdown(r.server)
+			if r.model != nil {
+				r.model.Close()
+				shutdown(r.server)
+			}
 		}
 	}
 	if e.apigee != nil {
