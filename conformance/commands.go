@@ -167,11 +167,13 @@ func traffic(f trafficFunc) func(ts *testscript.TestScript, s *scenario, neg boo
 			return fmt.Errorf("no answer: %v", x.err)
 		}
 		// Only an answer goes to stdout, not an error body: `! stdout .`
-		// after a refusal means "the model said nothing".
+		// after a refusal means "the model said nothing". Stdout is taken
+		// either way, so it never holds an earlier command's output.
+		out := ts.Stdout()
 		if x.status >= 200 && x.status < 300 {
-			fmt.Fprint(ts.Stdout(), x.text)
+			fmt.Fprint(out, x.text)
 			if x.text != "" && !strings.HasSuffix(x.text, "\n") {
-				fmt.Fprintln(ts.Stdout())
+				fmt.Fprintln(out)
 			}
 		}
 		return nil

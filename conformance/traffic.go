@@ -242,7 +242,7 @@ func chatRequest(kind string) trafficFunc {
 		fs := newFlags(kind)
 		var c credentials
 		c.register(fs)
-		model := fs.String("model", "", "model (default $MODEL)")
+		model := fs.String("model", "", "model (default $MODEL; - for none)")
 		stream := fs.Bool("stream", false, "stream the answer (SSE), with usage in the last chunk")
 		maxTokens := fs.Int("max-tokens", 0, "max_tokens")
 		system := fs.String("system", "", "a system message before the prompt")
@@ -291,7 +291,7 @@ func ollamaRequest(kind string) trafficFunc {
 		fs := newFlags(kind)
 		var c credentials
 		c.register(fs)
-		model := fs.String("model", "", "model (default $MODEL)")
+		model := fs.String("model", "", "model (default $MODEL; - for none)")
 		stream := fs.Bool("stream", false, "stream the answer (NDJSON); without it the request says stream:false")
 		numPredict := fs.Int("num-predict", 0, "options.num_predict")
 		if err := fs.Parse(args); err != nil {
@@ -302,6 +302,9 @@ func ollamaRequest(kind string) trafficFunc {
 		}
 		prompt := strings.Join(fs.Args(), " ")
 		body := map[string]any{"model": *model, "stream": *stream}
+		if *model == "-" {
+			delete(body, "model")
+		}
 		path := "/api/chat"
 		if kind == "ollama-generate" {
 			path = "/api/generate"

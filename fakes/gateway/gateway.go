@@ -242,6 +242,17 @@ func (g *Gateway) Close() {
 	}
 }
 
+// ResetBackoff makes every cached processor connection that is waiting to
+// reconnect try again at once, as after a processor restarts; the next request
+// then waits for the connection instead of failing on the old backoff.
+func (g *Gateway) ResetBackoff() {
+	g.connMu.Lock()
+	defer g.connMu.Unlock()
+	for _, c := range g.conns {
+		c.ResetConnectBackoff()
+	}
+}
+
 // conn returns the cached client connection to addr, dialling it once.
 func (g *Gateway) conn(ctx context.Context, addr string) (*grpc.ClientConn, error) {
 	g.connMu.Lock()

@@ -82,6 +82,9 @@ const fullDuplex = extprocfilter.ProcessingMode_FULL_DUPLEX_STREAMED
 type exchange struct {
 	p      *processor
 	log    *slog.Logger
+	// reqCtx is the request's context: when it has ended (the route timeout,
+	// the client going away), a failing stream is not the processor's fault.
+	reqCtx context.Context
 	stream extprocv3.ExternalProcessor_ProcessClient
 	cancel context.CancelFunc
 	box    *mailbox
@@ -151,6 +154,7 @@ func (g *Gateway) start(ctx context.Context, p *processor, log *slog.Logger) (*e
 }
 
 func (x *exchange) open(ctx context.Context, g *Gateway) error {
+	x.reqCtx = ctx
 	if x.p.addr == "" {
 		return &procError{p: x.p, err: fmt.Errorf("no address: %w", x.p.resolveErr)}
 	}
@@ -219,6 +223,11 @@ func (x *exchange) failed(err error) error {
 		if !errors.As(err, &pe) {
 			return err
 		}
+	}
+	// The stream's own error (a gRPC status) does not wrap the context's:
+	// ask the request's context whether it is the one that ended.
+	if x.reqCtx != nil && x.reqCtx.Err() != nil {
+		return x.reqCtx.Err()
 	}
 	if errors.Is(err, errProcessorDone) {
 		// Not silent: a processor that ends its stream while it owes an
