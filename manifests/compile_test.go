@@ -34,9 +34,19 @@ func add(file, yaml string) edit {
 	}
 }
 
-// drop removes a file.
+// drop removes a file. Dropping apim.yaml drops the policy XML of the
+// default APIMExtensionPolicy too: it has no flow left to attach to.
 func drop(file string) edit {
-	return func(files map[string]string) { delete(files, file) }
+	return func(files map[string]string) {
+		delete(files, file)
+		if file == "apim.yaml" {
+			for name := range files {
+				if strings.HasPrefix(name, "policies/inference-gateway-apim/") {
+					delete(files, name)
+				}
+			}
+		}
+	}
 }
 
 // defaultFiles returns the default topology's files as text.
@@ -159,7 +169,8 @@ func TestCompileErrors(t *testing.T) {
 		{
 			name:  "object defined twice",
 			edits: []edit{add("extra.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: vllm-sim}\n")},
-			want:  `models.yaml: Service default/vllm-sim: defined twice (also in extra.yaml document 1)`,
+			want: "httproute.yaml: HTTPRoute default/llm-route: spec.rules[1].backendRefs[0].port: Service default/vllm-sim has no port 8000\n" +
+				`models.yaml: Service default/vllm-sim: defined twice (also in extra.yaml document 1)`,
 		},
 
 		// References.
@@ -239,7 +250,8 @@ func TestCompileErrors(t *testing.T) {
 		{
 			name:  "named targetPort no container declares",
 			edits: []edit{patch("models.yaml", "    targetPort: http", "    targetPort: web")},
-			want:  `models.yaml: Service default/vllm-sim: spec.ports[0].targetPort: no container port named "web" in the Deployments the selector matches`,
+			want: "httproute.yaml: HTTPRoute default/llm-route: spec.rules[1].backendRefs[0].port: Service default/vllm-sim has no port 8000\n" +
+				`models.yaml: Service default/vllm-sim: spec.ports[0].targetPort: no container port named "web" in the Deployments the selector matches`,
 		},
 		{
 			name:  "route without parents",
@@ -383,6 +395,7 @@ spec:
 				"httproute.yaml: HTTPRoute default/llm-route: spec.parentRefs[0].name: Gateway default/gw not found\n" +
 				"httproute.yaml: HTTPRoute default/llm-route: spec.rules[0].backendRefs[0].name: InferencePool default/pool not found\n" +
 				"httproute.yaml: HTTPRoute default/llm-route: spec.rules[0].matches[1].path.value: must start with \"/\", got \"api\"\n" +
+				"httproute.yaml: HTTPRoute default/llm-route: spec.rules[1].backendRefs[0].name: Service default/vllm-sim not found\n" +
 				"inferencepool.yaml: InferencePool default/vllm-pool: spec.endpointPickerRef.name: Service default/epp not found\n" +
 				`inferencepool.yaml: InferencePool default/vllm-pool: spec.selector.matchLabels: no Deployment matches selector app=vllm-sim`,
 		},
@@ -458,6 +471,8 @@ func TestCompileVariants(t *testing.T) {
 		patch("httproute.yaml", "request: 300s", "request: 0s")(files)
 		s, err := loadAndCompile(files)
 		require.NoError(t, err)
-		assert.Zero(t, s.Gateways[0].Rules[0].Timeout)
+		for _, r := range s.Gateways[0].Rules {
+			assert.Zero(t, r.Timeout, r.PathValue)
+		}
 	})
 }

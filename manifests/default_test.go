@@ -15,7 +15,7 @@ func TestLoadDefault(t *testing.T) {
 	require.NoError(t, err)
 
 	assert.Equal(t, map[string]string{"gatecheck": "gatecheck.dev/gateway-controller"}, s.GatewayClasses)
-	assert.Empty(t, s.Policies)
+	assert.Len(t, s.Policies, 5, "the threat protection policy files")
 
 	require.Len(t, s.Gateways, 1)
 	gw := s.Gateways[0]
@@ -36,10 +36,13 @@ func TestLoadDefault(t *testing.T) {
 	assert.Equal(t, "inference-gateway-apim", cfg.APISource)
 	assert.Equal(t, "1000", cfg.Quota.Limit)
 
-	// "/api/" is one character longer than "/v1/", so it comes first.
+	// Longer prefixes first: "/graphql", then "/api/", one character longer
+	// than "/v1/".
 	route := Ref{"default", "llm-route"}
 	pool := []Backend{{Kind: BackendInferencePool, Ref: Ref{"default", "vllm-pool"}, Weight: 1}}
+	service := []Backend{{Kind: BackendService, Ref: Ref{"default", "vllm-sim"}, Port: 8000, Weight: 1}}
 	want := []RouteRule{
+		{Route: route, RuleIndex: 1, MatchIndex: 0, PathType: PathPrefix, PathValue: "/graphql", Backends: service},
 		{Route: route, RuleIndex: 0, MatchIndex: 1, PathType: PathPrefix, PathValue: "/api/", Backends: pool, Timeout: 300 * time.Second},
 		{Route: route, RuleIndex: 0, MatchIndex: 0, PathType: PathPrefix, PathValue: "/v1/", Backends: pool, Timeout: 300 * time.Second},
 	}
@@ -113,7 +116,17 @@ func TestDefaultFiles(t *testing.T) {
 
 	objs, policies, err := Load(Default(), ".")
 	require.NoError(t, err)
-	assert.Empty(t, policies)
+	var policyFiles []string
+	for name := range policies {
+		policyFiles = append(policyFiles, name)
+	}
+	assert.ElementsMatch(t, []string{
+		"policies/inference-gateway-apim/request/10-json-threat.xml",
+		"policies/inference-gateway-apim/request/20-regex-injection.xml",
+		"policies/inference-gateway-apim/request/30-graphql.xml",
+		"policies/inference-gateway-apim/request/40-prompt-guard.xml",
+		"policies/inference-gateway-apim/response/10-redact-pii.xml",
+	}, policyFiles)
 	var got []string
 	for _, o := range objs {
 		got = append(got, o.File+" "+o.APIVersion+" "+o.String())

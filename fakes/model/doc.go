@@ -16,6 +16,7 @@
 //     with "stream": false), GET /api/tags, POST /api/show, GET /api/version,
 //     GET and HEAD / ("Ollama is running") — the types of
 //     github.com/ollama/ollama/api;
+//   - GET and POST /graphql (see GraphQL below);
 //   - GET /health and GET /ready (200, or 503 after [Server.Close]);
 //   - GET /metrics: vllm:num_requests_running, vllm:num_requests_waiting,
 //     vllm:kv_cache_usage_perc (and its older name vllm:gpu_cache_usage_perc),
@@ -84,6 +85,60 @@
 // waits (it shows in waiting_lora_adapters) while later requests that fit
 // may start. KV cache usage is the tokens held by running requests (prompt
 // plus tokens generated so far) over --kv-cache-size × 16.
+//
+// # GraphQL
+//
+// /graphql serves [GraphQLSchema] (also the file schema.graphql, for
+// policies that verify queries against it): Query.models lists the models as
+// GET /v1/models does, Query.model(id) finds one (null when unknown),
+// Model.adapters lists the LoRA adapters whose parent is the model (so
+// models { adapters { adapters { ... } } } nests as deep as a client likes,
+// with empty lists below the first level), Query.server gives the pod, the
+// namespace and the running and waiting counts, and Mutation.chat(model,
+// prompt, maxTokens, seed) runs the generation POST /v1/chat/completions runs
+// for one user message with that content: the same checks and messages, the
+// same text, usage and finish reason for the same seed, a running slot held
+// until the last token, no streaming. Its failures are field errors whose
+// extensions carry the status and OpenAI error type the chat endpoint would
+// have answered with ({"code":"NotFoundError","status":404}); chat is
+// non-null, so a failed chat makes data null.
+//
+// Requests: GET /graphql?query=&operationName=&variables= (queries only; a
+// mutation gets 405), POST with Content-Type application/json
+// {"query","operationName","variables"}, or POST application/graphql whose
+// body is the query (operationName and variables may then come in the URL).
+// Other methods get 405, other content types 415. Queries are parsed and
+// validated with github.com/vektah/gqlparser/v2 against the schema (all the
+// specification's rules: unknown fields, wrong argument types, unused or
+// undefined variables, fragment cycles, introspection nested more than three
+// lists deep are refused), then run by a small executor of the package's
+// own: selection sets, arguments and variables (coerced as the specification
+// says, Int within 32 bits), aliases, named and inline fragments, fields
+// merged by response key, @skip and @include (@defer is accepted and
+// ignored), __typename, null propagation from non-null fields, and mutation
+// fields one after another. Introspection (__schema, __type) is answered in
+// full from the loaded schema, built-in scalars, directives and
+// introspection types included, types and directives sorted by name.
+//
+// Answers follow GraphQL over HTTP: {"errors":[{"message","locations",
+// "path","extensions"}],"data":...}, errors first, as application/json, or
+// application/graphql-response+json when the Accept header names it. A
+// request that cannot run gets 400 with errors and no data — a malformed
+// body, a syntax or validation error, no operation or an unknown
+// operationName, variables that do not coerce, or a limit below — whatever
+// the media type, as Apollo Server does (the specification would have 200
+// for application/json). A request that runs gets 200 with data, null where
+// fields failed, and their errors. X-Return-Error and a closed server answer
+// as on the other endpoints, in the GraphQL shape.
+//
+// Limits, so that a hostile query cannot exhaust the server when the
+// gateway's GraphQL policy lets it through: at most 15000 tokens in the
+// document (and gqlparser's own nesting limit of 1000), fields at most 64
+// levels deep ({ models } is depth 1), at most 10000 selections once
+// fragments are expanded, checked before anything runs, and at most 10000
+// fields resolved, list elements counted, during execution. Going past one
+// is a request error, for example `Query is too deep: field "adapters" is
+// at depth 65, and this server allows 64.`.
 //
 // # Errors
 //

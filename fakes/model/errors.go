@@ -173,24 +173,46 @@ func forcedError(w http.ResponseWriter, r *http.Request, fail errorWriter) bool 
 // answers with a 429, 500 or 503 like llm-d's failure types. It says whether
 // it answered.
 func (s *Server) injectedFailure(w http.ResponseWriter, model string, fail errorWriter) bool {
-	if s.cfg.FailureInjectionRate <= 0 {
+	f := s.rollFailure(model)
+	if f == nil {
 		return false
+	}
+	f.write(w, fail)
+	return true
+}
+
+// apiFailure is a failed request before it is written in one API's shape.
+type apiFailure struct {
+	status     int
+	msg        string
+	retryAfter bool // add Retry-After: 1
+}
+
+func (f *apiFailure) write(w http.ResponseWriter, fail errorWriter) {
+	if f.retryAfter {
+		w.Header().Set("Retry-After", "1")
+	}
+	fail(w, f.status, f.msg)
+}
+
+// rollFailure rolls the failure injection dice: nil, or the 429, 500 or 503
+// the request must fail with.
+func (s *Server) rollFailure(model string) *apiFailure {
+	if s.cfg.FailureInjectionRate <= 0 {
+		return nil
 	}
 	s.failMu.Lock()
 	roll, kind := s.failRand.IntN(100), s.failRand.IntN(3)
 	s.failMu.Unlock()
 	if roll >= s.cfg.FailureInjectionRate {
-		return false
+		return nil
 	}
 	switch kind {
 	case 0:
-		w.Header().Set("Retry-After", "1")
-		fail(w, http.StatusTooManyRequests, fmt.Sprintf("Rate limit reached for model %s (injected failure).", model))
+		return &apiFailure{http.StatusTooManyRequests, fmt.Sprintf("Rate limit reached for model %s (injected failure).", model), true}
 	case 1:
-		fail(w, http.StatusInternalServerError, "Internal server error (injected failure).")
+		return &apiFailure{http.StatusInternalServerError, "Internal server error (injected failure).", false}
 	default:
-		w.Header().Set("Retry-After", "1")
-		fail(w, http.StatusServiceUnavailable, "The server is overloaded or not ready yet (injected failure).")
+		return &apiFailure{http.StatusServiceUnavailable, "The server is overloaded or not ready yet (injected failure).", true}
 	}
-	return true
 }

@@ -184,31 +184,41 @@ type completionChoice struct {
 // failure it has answered.
 func (s *Server) openAIJob(w http.ResponseWriter, model string, maxTokens *int, seed *int64, stop []string,
 	prompt, lastUser string, promptTokens int) (job, bool) {
+	j, f := s.newOpenAIJob(model, maxTokens, seed, stop, prompt, lastUser, promptTokens)
+	if f != nil {
+		f.write(w, writeOpenAIError)
+		return job{}, false
+	}
+	return j, true
+}
+
+// newOpenAIJob checks a completion request as vLLM's OpenAI server does
+// (known model, max_tokens, injected failures, context length) and builds
+// its job. The GraphQL chat mutation shares it.
+func (s *Server) newOpenAIJob(model string, maxTokens *int, seed *int64, stop []string,
+	prompt, lastUser string, promptTokens int) (job, *apiFailure) {
 	if model == "" {
 		model = s.cfg.ServedModelNames[0]
 	}
 	lora, ok := s.resolve(model)
 	if !ok {
-		writeOpenAIError(w, http.StatusNotFound, fmt.Sprintf("The model `%s` does not exist.", model))
-		return job{}, false
+		return job{}, &apiFailure{status: http.StatusNotFound, msg: fmt.Sprintf("The model `%s` does not exist.", model)}
 	}
 	if maxTokens != nil && *maxTokens < 1 {
-		writeOpenAIError(w, http.StatusBadRequest, fmt.Sprintf("max_tokens must be at least 1, got %d.", *maxTokens))
-		return job{}, false
+		return job{}, &apiFailure{status: http.StatusBadRequest, msg: fmt.Sprintf("max_tokens must be at least 1, got %d.", *maxTokens)}
 	}
-	if s.injectedFailure(w, model, writeOpenAIError) {
-		return job{}, false
+	if f := s.rollFailure(model); f != nil {
+		return job{}, f
 	}
 	requested := 0
 	if maxTokens != nil {
 		requested = *maxTokens
 	}
 	if promptTokens+requested > s.cfg.MaxModelLen || promptTokens >= s.cfg.MaxModelLen {
-		writeOpenAIError(w, http.StatusBadRequest, fmt.Sprintf(
+		return job{}, &apiFailure{status: http.StatusBadRequest, msg: fmt.Sprintf(
 			"This model's maximum context length is %d tokens. However, you requested %d tokens "+
 				"(%d in the messages, %d in the completion). Please reduce the length of the messages or completion.",
-			s.cfg.MaxModelLen, promptTokens+requested, promptTokens, requested))
-		return job{}, false
+			s.cfg.MaxModelLen, promptTokens+requested, promptTokens, requested)}
 	}
 	return job{
 		lora:         lora,
@@ -222,7 +232,7 @@ func (s *Server) openAIJob(w http.ResponseWriter, model string, maxTokens *int, 
 			budget:   s.budget(promptTokens, requested),
 			stop:     stop,
 		},
-	}, true
+	}, nil
 }
 
 func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
@@ -416,6 +426,16 @@ type modelCard struct {
 }
 
 func (s *Server) handleModels(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, struct {
+		Object string      `json:"object"`
+		Data   []modelCard `json:"data"`
+	}{"list", s.modelCards()})
+}
+
+// modelCards lists the models the server accepts, as GET /v1/models shows
+// them: --model and the served names (each once), then the LoRA adapters,
+// whose parent is --model.
+func (s *Server) modelCards() []modelCard {
 	created := s.started.Unix()
 	var cards []modelCard
 	seen := map[string]bool{}
@@ -432,10 +452,7 @@ func (s *Server) handleModels(w http.ResponseWriter, _ *http.Request) {
 		cards = append(cards, modelCard{ID: name, Object: "model", Created: created, OwnedBy: "vllm",
 			Root: name, Parent: &parent})
 	}
-	writeJSON(w, http.StatusOK, struct {
-		Object string      `json:"object"`
-		Data   []modelCard `json:"data"`
-	}{"list", cards})
+	return cards
 }
 
 // refuse answers requests the server will not take: after Close, and those

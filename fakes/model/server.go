@@ -16,7 +16,7 @@ import (
 )
 
 // Server is a fake model server. Its Handler serves the OpenAI and Ollama
-// APIs, /health and /metrics; it is safe for concurrent use.
+// APIs, /graphql, /health and /metrics; it is safe for concurrent use.
 type Server struct {
 	cfg     Config
 	words   []string
@@ -104,6 +104,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /api/show", s.handleOllamaShow)
 	mux.HandleFunc("GET /api/version", s.handleOllamaVersion)
 	mux.HandleFunc("GET /{$}", s.handleRoot) // GET patterns also match HEAD
+	// GET and POST; other methods get 405 in GraphQL's shape.
+	mux.HandleFunc("/graphql", s.handleGraphQL)
 	mux.HandleFunc("GET /health", s.handleHealth)
 	mux.HandleFunc("GET /ready", s.handleHealth)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{
