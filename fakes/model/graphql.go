@@ -2,6 +2,7 @@ package model
 
 import (
 	"bytes"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,57 +18,12 @@ import (
 	"github.com/vektah/gqlparser/v2/validator"
 )
 
-// GraphQLSchema is the schema /graphql serves, in GraphQL SDL. The file
-// schema.graphql beside this package holds the same text, for policies (such
-// as Apigee's GraphQL policy with <Action>verify</Action>) that validate
-// queries against it.
-const GraphQLSchema = `"The models this server serves, and the server itself."
-type Query {
-  "Every model the server accepts, as GET /v1/models lists them: base models first, then LoRA adapters."
-  models: [Model!]!
-  "One model by id; null when the server does not serve it."
-  model(id: ID!): Model
-  "The replica that answers, and its load."
-  server: Server!
-}
-
-"Generations."
-type Mutation {
-  "One generation, as POST /v1/chat/completions runs it for a single user message, without streaming."
-  chat(model: ID!, prompt: String!, maxTokens: Int, seed: Int): Completion!
-}
-
-"A base model or a LoRA adapter."
-type Model {
-  id: ID!
-  ownedBy: String!
-  "The base model of a LoRA adapter; null for a base model."
-  parent: ID
-  "The LoRA adapters whose parent is this model; none for an adapter."
-  adapters: [Model!]!
-}
-
-"One model server replica."
-type Server {
-  pod: String!
-  namespace: String!
-  "Requests holding a running slot."
-  running: Int!
-  "Requests waiting for a running slot."
-  waiting: Int!
-}
-
-"The answer of a chat mutation, with the usage /v1/chat/completions reports."
-type Completion {
-  model: ID!
-  text: String!
-  promptTokens: Int!
-  completionTokens: Int!
-  totalTokens: Int!
-  "stop, or length when maxTokens or the context cut the answer."
-  finishReason: String!
-}
-`
+// GraphQLSchema is the schema /graphql serves, in GraphQL SDL: the file
+// schema.graphql of this package, which policies (such as Apigee's GraphQL
+// policy with <Action>verify</Action>) validate queries against.
+//
+//go:embed schema.graphql
+var GraphQLSchema string
 
 // graphQLSchema is GraphQLSchema loaded, with gqlparser's prelude (the
 // built-in scalars, directives and introspection types).
