@@ -42,7 +42,7 @@ var Commands []Command
 func init() {
 	Commands = []Command{
 		{
-			Name: "chat", Args: "[--model M] [--stream] [--max-tokens N] [--system TEXT] [credentials] PROMPT...",
+			Name: "chat", Args: "[--model M] [--stream] [--max-tokens N] [--system TEXT] [--path P] [credentials] PROMPT...",
 			Summary: "send an OpenAI chat completion through the gateway",
 			Detail: "Sends POST /v1/chat/completions with one user message. --stream asks for SSE with usage in the last chunk. " +
 				"A successful answer's text goes to stdout (so `stdout REGEXP` checks it); status, headers, fault and usage are kept for the assertions. " +

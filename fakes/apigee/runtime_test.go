@@ -54,6 +54,15 @@ func serveRuntime(t *testing.T, flow *Flow) (extprocv3.ExternalProcessorClient, 
 // everything.
 func securedFlow(t *testing.T) *Flow {
 	t.Helper()
+	flow, err := BuildFlow(&manifests.Extension{Name: "apim", DefaultSecurity: true}, policy.Env{Store: securedStore(t)})
+	require.NoError(t, err)
+	return flow
+}
+
+// securedStore holds one active developer with one approved app whose key
+// has a product granting everything.
+func securedStore(t *testing.T) state.Store {
+	t.Helper()
 	ctx := context.Background()
 	st := state.NewMemory()
 	require.NoError(t, st.PutProduct(ctx, apigeeapi.APIProduct{Name: testProd, ApprovalType: "auto"}))
@@ -64,9 +73,7 @@ func securedFlow(t *testing.T) *Flow {
 			ConsumerKey: testKey, ConsumerSecret: "secret", Status: "approved", ExpiresAt: "-1",
 			APIProducts: []apigeeapi.APIProductRef{{APIProduct: testProd, Status: "approved"}},
 		}}}))
-	flow, err := BuildFlow(&manifests.Extension{Name: "apim", DefaultSecurity: true}, policy.Env{Store: st})
-	require.NoError(t, err)
-	return flow
+	return st
 }
 
 // exchange opens one ext_proc stream (one HTTP request), sends each message
@@ -251,4 +258,36 @@ func TestRuntimeClientIP(t *testing.T) {
 	resps := exchange(t, client, requestHeaders(sent, true))
 	require.Len(t, resps, 1)
 	assert.NotNil(t, resps[0].GetRequestHeaders(), "a forged first entry is not the client")
+}
+
+// TestRuntimeDropsQueryKey: a key read from a query parameter does not reach
+// the backend either; the rest of the query does.
+func TestRuntimeDropsQueryKey(t *testing.T) {
+	t.Parallel()
+	va, err := policy.Parse([]byte(`<VerifyAPIKey name="VA-Query"><APIKey ref="request.queryparam.apikey"/></VerifyAPIKey>`), policy.Env{Store: securedStore(t)})
+	require.NoError(t, err)
+	client, _ := serveRuntime(t, &Flow{Name: "apim", Request: []policy.Policy{va}})
+	sent := map[string][]string{
+		":method": {"POST"}, ":path": {"/v1/chat/completions?stream=1&apikey=" + testKey + "&x=y"}, ":authority": {"gateway"},
+		"content-type": {"application/json"},
+	}
+	resps := exchange(t, client, requestHeaders(sent, false), requestBody(`{"model":"m","messages":[]}`))
+	require.Len(t, resps, 2)
+	backend := apply(sent, resps[1].GetRequestBody().GetResponse().GetHeaderMutation())
+	assert.Equal(t, "/v1/chat/completions?stream=1&x=y", backend[":path"])
+	assert.Equal(t, testApp, backend["x-apigee-app"])
+}
+
+func TestWithoutQueryParam(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ in, name, want string }{
+		{"/a?apikey=k", "apikey", "/a"},
+		{"/a?x=1&apikey=k&apikey=j&y=2", "apikey", "/a?x=1&y=2"},
+		{"/a?api%6Bey=k&z", "apikey", "/a?z"},
+		{"/a?x=1", "apikey", "/a?x=1"},
+		{"/a", "apikey", "/a"},
+	} {
+		got, _ := withoutQueryParam(tt.in, tt.name)
+		assert.Equal(t, tt.want, got, tt.in)
+	}
 }

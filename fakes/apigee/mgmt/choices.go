@@ -48,13 +48,14 @@ const (
 // marked UNCONFIRMED there); the fault strings in quotes there are Apigee's,
 // the others are ours.
 var (
-	faultInvalidClient     = fault{http.StatusUnauthorized, "oauth.v2.InvalidClientIdentifier", "Invalid client identifier {0}"}
-	faultMissingGrant      = fault{http.StatusBadRequest, "oauth.v2.InvalidRequest", "Required param : grant_type"}
-	faultUnsupportedGrant  = fault{http.StatusBadRequest, "oauth.v2.UnsupportedGrantType", "Unsupported grant type : %s"}
-	faultInvalidScope      = fault{http.StatusBadRequest, "oauth.v2.InvalidScope", "Invalid scope : %s"}
-	faultAppNotApproved    = fault{http.StatusUnauthorized, "keymanagement.service.app_not_approved", "App is not approved"}
-	faultKeyNotApproved    = fault{http.StatusUnauthorized, "keymanagement.service.consumer_key_not_approved", "Consumer key is not approved"}
-	faultKeyExpired        = fault{http.StatusUnauthorized, "keymanagement.service.consumer_key_expired", "Consumer key has expired"}
+	faultInvalidClient    = fault{http.StatusUnauthorized, "oauth.v2.InvalidClientIdentifier", "Invalid client identifier {0}"}
+	faultMissingGrant     = fault{http.StatusBadRequest, "oauth.v2.InvalidRequest", "Required param : grant_type"}
+	faultUnsupportedGrant = fault{http.StatusBadRequest, "oauth.v2.UnsupportedGrantType", "Unsupported grant type : %s"}
+	faultInvalidScope     = fault{http.StatusBadRequest, "oauth.v2.InvalidScope", "Invalid scope : %s"}
+	// The same codes and texts as the runtime's VerifyAPIKey (policy/faults.go).
+	faultAppNotApproved    = fault{http.StatusUnauthorized, "keymanagement.service.invalid_client-app_not_approved", "Application is not approved"}
+	faultKeyNotApproved    = fault{http.StatusUnauthorized, "oauth.v2.ApiKeyNotApproved", "ApiKey not approved"}
+	faultKeyExpired        = fault{http.StatusUnauthorized, "keymanagement.service.consumer_key_expired", "Consumer key is expired"}
 	faultDeveloperInactive = fault{http.StatusUnauthorized, "keymanagement.service.DeveloperStatusNotActive", "Developer Status is not Active"}
 	faultNoProduct         = fault{http.StatusUnauthorized, "keymanagement.service.InvalidAPICallAsNoApiProductMatchFound", "Invalid API call as no apiproduct match found"}
 	faultMethod            = fault{http.StatusMethodNotAllowed, "oauth.v2.InvalidRequest", "Method not allowed : %s; use POST"}

@@ -69,11 +69,11 @@ func TestToken(t *testing.T) {
 	// Key, app and developer status.
 	require.NoError(t, e.client.RevokeKey(ctx, "ana@example.com", "chat", key))
 	_, err = e.client.AccessToken(ctx, key, secret, nil)
-	fault(err, 401, "keymanagement.service.consumer_key_not_approved")
+	fault(err, 401, "oauth.v2.ApiKeyNotApproved")
 	require.NoError(t, e.client.ApproveKey(ctx, "ana@example.com", "chat", key))
 	require.NoError(t, e.client.RevokeApp(ctx, "ana@example.com", "chat"))
 	_, err = e.client.AccessToken(ctx, key, secret, nil)
-	fault(err, 401, "keymanagement.service.app_not_approved")
+	fault(err, 401, "keymanagement.service.invalid_client-app_not_approved")
 	require.NoError(t, e.client.ApproveApp(ctx, "ana@example.com", "chat"))
 	require.NoError(t, e.client.SetDeveloperStatus(ctx, "ana@example.com", false))
 	_, err = e.client.AccessToken(ctx, key, secret, nil)

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/big"
 	"net/http"
 	"net/url"
@@ -192,7 +193,7 @@ func parseKeySource(pe perr, x *xmlVerifyJWT, alg string) (*keySource, error) {
 func parseAllowance(s string) (time.Duration, bool) {
 	s = strings.TrimSpace(s)
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return time.Duration(n) * time.Millisecond, n >= 0
+		return scaleAllowance(n, time.Millisecond)
 	}
 	for _, u := range []struct {
 		suffix string
@@ -200,13 +201,23 @@ func parseAllowance(s string) (time.Duration, bool) {
 	}{{"ms", time.Millisecond}, {"s", time.Second}, {"m", time.Minute}, {"h", time.Hour}, {"d", 24 * time.Hour}} {
 		if num, ok := strings.CutSuffix(s, u.suffix); ok {
 			n, err := strconv.ParseInt(num, 10, 64)
-			if err != nil || n < 0 {
+			if err != nil {
 				return 0, false
 			}
-			return time.Duration(n) * u.d, true
+			return scaleAllowance(n, u.d)
 		}
 	}
 	return 0, false
+}
+
+// scaleAllowance is n units, refused when negative or beyond what a
+// time.Duration holds (about 292 years), so a huge allowance is an error and
+// never wraps around into a negative one.
+func scaleAllowance(n int64, unit time.Duration) (time.Duration, bool) {
+	if n < 0 || n > int64(math.MaxInt64/unit) {
+		return 0, false
+	}
+	return time.Duration(n) * unit, true
 }
 
 // keySource is where VerifyJWT finds public keys.
