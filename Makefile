@@ -9,12 +9,14 @@ FUZZTIME ?= 100000x
 TARGET   ?= sim
 OUT      ?= _out
 # External targets: GATEWAY_URL (required), MANAGEMENT_URL, ORG, ADMIN_TOKEN, CREDENTIALS.
+# The kind target (needs Docker or Podman): KEEP=1 keeps the cluster, NODE_IMAGE picks the node image.
 CONFORMANCE_ARGS = --target $(TARGET) \
 	$(if $(GATEWAY_URL),--gateway-url '$(GATEWAY_URL)') \
 	$(if $(MANAGEMENT_URL),--management-url '$(MANAGEMENT_URL)') \
 	$(if $(ORG),--org '$(ORG)') \
 	$(if $(ADMIN_TOKEN),--admin-token '$(ADMIN_TOKEN)') \
 	$(if $(CREDENTIALS),--credentials '$(CREDENTIALS)') \
+	$(if $(KEEP),--keep) $(if $(NODE_IMAGE),--node-image '$(NODE_IMAGE)') \
 	--report-output $(OUT)/report.yaml --junit $(OUT)/junit.xml --summary $(OUT)/summary.md
 
 .PHONY: all build test race bench fuzz lint sandbox conformance clean
@@ -45,7 +47,7 @@ lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-conformance: ## the conformance suite (TARGET=sim|external); reports in _out/
+conformance: ## the conformance suite (TARGET=sim|kind|external); reports in _out/
 	@mkdir -p $(OUT)
 	$(GO) run ./cmd/gatecheck conformance $(CONFORMANCE_ARGS)
 

@@ -21,7 +21,7 @@ func CommandReference() string {
 		}
 		fmt.Fprintf(&b, "\n**%s**: %s\n", c.Name, strings.ReplaceAll(c.Detail, "\n", "  \n"))
 	}
-	b.WriteString("\nConditions: `[sim]`, `[kind]`, `[external]` (the target), `[clock]`, `[provision]`, `[components]`, `[traces]` (what the target can do), `[feature:NAME]` (the target claims NAME).\n")
+	b.WriteString("\nConditions: `[sim]`, `[kind]`, `[external]` (the target), `[clock]`, `[provision]`, `[components]`, `[traces]` (what the target can do), `[ollama]` (the models are real Ollama servers), `[feature:NAME]` (the target claims NAME).\n")
 	return b.String()
 }
 

@@ -110,6 +110,8 @@ func params(ctx context.Context, target harness.Target, claimed map[FeatureName]
 				return caps.Components, nil
 			case cond == "traces":
 				return caps.Traces, nil
+			case cond == "ollama":
+				return caps.Ollama, nil
 			case strings.HasPrefix(cond, "feature:"):
 				f := FeatureName(strings.TrimPrefix(cond, "feature:"))
 				if _, ok := LookupFeature(f); !ok {
@@ -117,7 +119,7 @@ func params(ctx context.Context, target harness.Target, claimed map[FeatureName]
 				}
 				return claimed[f], nil
 			}
-			return false, fmt.Errorf("unknown condition %q (known: sim, kind, external, clock, provision, components, traces, feature:NAME)", cond)
+			return false, fmt.Errorf("unknown condition %q (known: sim, kind, external, clock, provision, components, traces, ollama, feature:NAME)", cond)
 		},
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/gatecheck/gatecheck/conformance"
 	"github.com/gatecheck/gatecheck/conformance/harness"
 	"github.com/gatecheck/gatecheck/conformance/harness/external"
+	"github.com/gatecheck/gatecheck/conformance/harness/kind"
 	"github.com/gatecheck/gatecheck/conformance/harness/sim"
 	"github.com/gatecheck/gatecheck/conformance/report"
 )
@@ -34,6 +35,10 @@ type conformanceFlags struct {
 	contact                              []string
 	concurrency                          int
 	quiet                                bool
+	// kind
+	keep                                 bool
+	nodeImage, imageArchive, ollamaModel string
+	logs                                 string
 }
 
 func newConformanceCmd(g *globals) *cobra.Command {
@@ -43,7 +48,8 @@ func newConformanceCmd(g *globals) *cobra.Command {
 		Short: "Run the conformance scenarios against a target and write the reports",
 		Long: `conformance runs the scripted scenarios (authentication, authorization, rate
 limiting, threat protection, inference routing) against a target: the embedded
-simulation (--target sim, the default) or an existing deployment
+simulation (--target sim, the default), a kind cluster it brings up
+(--target kind: needs Docker or Podman), or an existing deployment
 (--target external --gateway-url URL). It prints progress as it goes and writes
 a ConformanceReport (YAML), JUnit XML and a Markdown summary. It fails when a
 scenario fails.`,
@@ -85,7 +91,7 @@ func addConformanceFlags(cmd *cobra.Command, f *conformanceFlags) {
 	if def == "" {
 		def = "sim"
 	}
-	fl.StringVar(&f.target, "target", def, "where to run: sim or external (kind: see the kind target)")
+	fl.StringVar(&f.target, "target", def, "where to run: sim, kind or external")
 	fl.StringVar(&f.manifests, "manifests", "", "sim: the topology's manifests directory (default: the embedded default topology)")
 	fl.StringVar(&f.gatewayURL, "gateway-url", "", "external: the gateway's base URL")
 	fl.StringVar(&f.managementURL, "management-url", "", "external: the Apigee management API (https://apigee.googleapis.com for Apigee X); scenarios that provision are skipped without it")
@@ -93,7 +99,12 @@ func addConformanceFlags(cmd *cobra.Command, f *conformanceFlags) {
 	fl.StringVar(&f.adminToken, "admin-token", "", "external: a bearer token for the management API (gcloud auth print-access-token); default $GATECHECK_ADMIN_TOKEN")
 	fl.StringVar(&f.tokenURL, "token-url", "", "external: where client-credentials tokens are minted (default: MANAGEMENT-URL/oauth/token)")
 	fl.StringVar(&f.credentials, "credentials", "", "external: YAML file of pre-provisioned keys (keys: {default: KEY})")
-	fl.StringSliceVar(&f.models, "models", nil, "external: model names the deployment serves, the default first")
+	fl.StringSliceVar(&f.models, "models", nil, "external: model names the deployment serves, the default first; kind: fake (default) or ollama")
+	fl.BoolVar(&f.keep, "keep", false, "kind: keep the cluster afterwards (kubectl --context kind-gatecheck)")
+	fl.StringVar(&f.nodeImage, "node-image", "", "kind: the node image, kindest/node:vX.Y.Z (default: the kind library's)")
+	fl.StringVar(&f.imageArchive, "image-archive", "", "kind: a gatecheck image archive from `gatecheck images build` (default: build one from this checkout)")
+	fl.StringVar(&f.ollamaModel, "ollama-model", "", "kind --models ollama: the model Ollama pulls (default "+kind.DefaultOllamaModel+"; needs network)")
+	fl.StringVar(&f.logs, "logs", "", "kind: where pod logs go when something fails (default: kind-logs beside --report-output, else _out/kind-logs)")
 	fl.StringVar(&f.reportOutput, "report-output", "", "write the ConformanceReport (YAML) here")
 	fl.StringVar(&f.junit, "junit", "", "write JUnit XML here")
 	fl.StringVar(&f.summary, "summary", "", "write a Markdown summary here")
@@ -161,9 +172,24 @@ func (f *conformanceFlags) newTarget(ctx context.Context, g *globals) (harness.T
 			TokenURL: f.tokenURL, CredentialsFile: f.credentials, Models: f.models,
 		})
 	case "kind":
-		return nil, fmt.Errorf("--target kind is not available in this build yet: use --target sim, or --target external against a cluster you brought up")
+		if f.manifests != "" {
+			return nil, fmt.Errorf("--manifests is for --target sim: the kind target runs the default topology")
+		}
+		models, err := kindModels(f.models)
+		if err != nil {
+			return nil, err
+		}
+		log, err := g.logger()
+		if err != nil {
+			return nil, err
+		}
+		return kind.New(ctx, kind.Options{
+			Keep: f.keep, NodeImage: f.nodeImage, ImageArchive: f.imageArchive,
+			Models: models, OllamaModel: f.ollamaModel, LogDir: f.logDir(),
+			Progress: g.stdout, Logger: log,
+		})
 	}
-	return nil, fmt.Errorf("--target %q: want sim or external", f.target)
+	return nil, fmt.Errorf("--target %q: want sim, kind or external", f.target)
 }
 
 // errScenariosFailed is returned when the run completed but scenarios failed.
@@ -231,6 +257,13 @@ func runConformance(ctx context.Context, g *globals, f *conformanceFlags, certif
 		return nil, err
 	}
 	failed := printSummary(g.stdout, rep, results, time.Since(start))
+	if kt, ok := target.(*kind.Target); ok && failed > 0 {
+		if err := kt.CollectLogs(ctx, f.logDir()); err != nil {
+			fmt.Fprintf(g.stderr, "gatecheck: collecting the cluster's logs: %v\n", err)
+		} else {
+			fmt.Fprintf(g.stdout, "the cluster's logs are in %s\n", f.logDir())
+		}
+	}
 	if failed > 0 {
 		return rep, fmt.Errorf("%w: %d of %d scenarios failed", errScenariosFailed, failed, len(results))
 	}
@@ -324,4 +357,26 @@ func (f failuresOnly) Write(p []byte) (int, error) {
 		return f.w.Write(p)
 	}
 	return len(p), nil
+}
+
+// kindModels reads --models for the kind target: fake (the default) or ollama.
+func kindModels(models []string) (string, error) {
+	switch {
+	case len(models) == 0:
+		return kind.ModelsFake, nil
+	case len(models) == 1 && (models[0] == kind.ModelsFake || models[0] == kind.ModelsOllama):
+		return models[0], nil
+	}
+	return "", fmt.Errorf("--models %s: with --target kind, want fake or ollama", strings.Join(models, ","))
+}
+
+// logDir is where the kind target's logs go.
+func (f *conformanceFlags) logDir() string {
+	switch {
+	case f.logs != "":
+		return f.logs
+	case f.reportOutput != "":
+		return filepath.Join(filepath.Dir(f.reportOutput), "kind-logs")
+	}
+	return filepath.Join("_out", "kind-logs")
 }

@@ -87,6 +87,8 @@ against it.`,
 		newSandboxCmd(g),
 		newConformanceCmd(g),
 		newCertifyCmd(g),
+		newImagesCmd(g),
+		newModelCmd(g),
 	)
 	return root
 }

@@ -203,7 +203,8 @@ With --in-cluster (the default inside a Pod when neither --manifests, --service
 nor --pool is given) it is a Gateway API controller instead: it watches the
 topology through the API server, compiles it as the simulation does, serves it,
 writes status conditions, and syncs APIProducts into the fake Apigee runtime at
---apigee-management.`,
+--apigee-management. Policy XML, which a cluster does not hold, comes from
+--manifests (or the embedded default topology).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.logger()
@@ -211,7 +212,7 @@ writes status conditions, and syncs APIProducts into the fake Apigee runtime at
 				return err
 			}
 			if cluster || (inCluster() && dir == "" && len(services) == 0 && len(pools) == 0) {
-				return serveGatewayInCluster(cmd.Context(), g, log, addr, gwName, healthAddr, mgmtURL, org, adminToken, seed)
+				return serveGatewayInCluster(cmd.Context(), g, log, dir, addr, gwName, healthAddr, mgmtURL, org, adminToken, seed)
 			}
 			snap, err := loadSnapshot(dir)
 			if err != nil {
@@ -275,7 +276,18 @@ func eppPoolRef(pool string, discover bool) (manifests.Ref, error) {
 
 // serveGatewayInCluster runs the in-cluster gateway (package
 // fakes/gateway/controller).
-func serveGatewayInCluster(ctx context.Context, g *globals, log *slog.Logger, addr, gwName, healthAddr, mgmtURL, org, adminToken string, seed int64) error {
+//
+// The cluster holds no policy XML: it comes from --manifests DIR, or the
+// embedded default topology, as the fake Apigee runtime's does.
+func serveGatewayInCluster(ctx context.Context, g *globals, log *slog.Logger, dir, addr, gwName, healthAddr, mgmtURL, org, adminToken string, seed int64) error {
+	fsys := manifests.Default()
+	if dir != "" {
+		fsys = os.DirFS(dir)
+	}
+	_, policies, err := manifests.Load(fsys, ".")
+	if err != nil {
+		return fmt.Errorf("policy XML: %w", err)
+	}
 	cfg, err := ctrlconfig.GetConfig()
 	if err != nil {
 		return fmt.Errorf("--in-cluster: reaching the API server: %w", err)
@@ -295,7 +307,7 @@ func serveGatewayInCluster(ctx context.Context, g *globals, log *slog.Logger, ad
 	return controller.Serve(ctx, cfg, controller.ServeOptions{
 		Addr: addr, HealthAddr: healthAddr, Gateway: ref,
 		ManagementURL: mgmtURL, Org: org, AdminToken: adminToken,
-		Seed: seed, Logger: log,
+		Policies: policies, Seed: seed, Logger: log,
 		Ready: func(a string) { fmt.Fprintf(g.stdout, "in-cluster gateway listening on %s\n", a) },
 	})
 }

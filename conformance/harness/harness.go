@@ -39,6 +39,9 @@ type Capabilities struct {
 	Topology bool
 	// Traces: decision traces can be looked up by id.
 	Traces bool
+	// Ollama: the model servers are real Ollama servers (issue 7), so
+	// answers are real model output and token counts Ollama's own.
+	Ollama bool
 }
 
 // Target is a deployment the suite runs against.

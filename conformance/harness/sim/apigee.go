@@ -310,6 +310,10 @@ func (e *Env) StartRuntime(policy string) error {
 		return fmt.Errorf("apigee runtime %s: %w", policy, err)
 	}
 	e.runRuntime(p, lis)
+	// As for the picker: the gateway reconnects now, not after its backoff.
+	if e.gw != nil {
+		e.gw.ResetBackoff()
+	}
 	return nil
 }
 

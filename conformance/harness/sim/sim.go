@@ -418,7 +418,13 @@ func (e *Env) StartPicker(ctx context.Context, pool manifests.Ref) error {
 	}
 	e.runPicker(p, lis)
 	e.mu.Unlock()
-	return e.waitReady(ctx)
+	if err := e.waitReady(ctx); err != nil {
+		return err
+	}
+	// The gateway's connection to the picker is in reconnect backoff: make it
+	// try now, so the next request finds the picker back.
+	e.gw.ResetBackoff()
+	return nil
 }
 
 // Close stops every component.

@@ -45,10 +45,11 @@ func (t *Target) Name() string { return "sim" }
 // GatewayURL is the first Gateway's base URL.
 func (t *Target) GatewayURL() string { return t.env.GatewayURL() }
 
-// Capabilities: all of them, Apigee's only when the topology has one.
+// Capabilities: all of them, Apigee's only when the topology has one, and
+// Ollama when the models are real Ollama servers (Options.Ollama).
 func (t *Target) Capabilities() harness.Capabilities {
 	apigee := t.env.apigee != nil
-	return harness.Capabilities{Provision: apigee, Clock: true, Components: true, Topology: true, Traces: apigee}
+	return harness.Capabilities{Provision: apigee, Clock: true, Components: true, Topology: true, Traces: apigee, Ollama: t.env.ollama != nil}
 }
 
 // Management is an admin client of the fake Apigee.
@@ -175,8 +176,12 @@ func (t *Target) Close() error {
 }
 
 // Models lists the model names the topology's model servers answer to:
-// base models, served names and LoRA adapters, sorted.
+// base models, served names and LoRA adapters, sorted. On Ollama it is the
+// one Ollama model the environment serves.
 func (e *Env) Models() []string {
+	if e.ollama != nil {
+		return []string{e.ollama.model}
+	}
 	set := map[string]bool{}
 	for _, w := range e.snap.Workloads {
 		if w.Component() != "model" {

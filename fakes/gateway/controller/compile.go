@@ -30,6 +30,10 @@ type Compiled struct {
 	// DroppedParents are the parentRefs left out of each HTTPRoute: indices
 	// into the route's parentRefs as Collect gave them to Compile.
 	DroppedParents map[string][]int
+	// DroppedPolicies are the policy XML files left out, with their problem
+	// (for example a file filed under an APIMExtensionPolicy that is not in
+	// the cluster).
+	DroppedPolicies map[string]*manifests.FieldError
 	// Err is the last compile error when Snapshot is nil.
 	Err error
 }
@@ -53,10 +57,17 @@ func CompileServable(objs []manifests.Object, policies map[string][]byte) *Compi
 		Dropped:         map[string]bool{},
 		DroppedBackends: map[string]map[int][]int{},
 		DroppedParents:  map[string][]int{},
+		DroppedPolicies: map[string]*manifests.FieldError{},
 	}
-	for round := 0; round <= len(objs); round++ {
+	for round := 0; round <= len(objs)+len(policies); round++ {
 		in, kept := c.servable(objs)
-		snap, err := manifests.Compile(in, policies)
+		files := make(map[string][]byte, len(policies))
+		for p, b := range policies {
+			if c.DroppedPolicies[p] == nil {
+				files[p] = b
+			}
+		}
+		snap, err := manifests.Compile(in, files)
 		if err == nil {
 			c.Snapshot = snap
 			return c
@@ -65,7 +76,11 @@ func CompileServable(objs []manifests.Object, policies map[string][]byte) *Compi
 		progress := false
 		for _, fe := range fieldErrors(err) {
 			if fe.Object == "" {
-				continue // a policy file: nothing to leave out
+				if _, ok := policies[fe.File]; ok && c.DroppedPolicies[fe.File] == nil {
+					c.DroppedPolicies[fe.File] = fe
+					progress = true
+				}
+				continue // names neither an object nor a policy file: nothing to leave out
 			}
 			if k, ok := kept[fe.Object]; ok && !c.Dropped[fe.Object] {
 				if trimmed, ok := c.trim(fe, k); ok {

@@ -12,9 +12,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/gatecheck/gatecheck/fakes/apigee/mgmt"
@@ -89,8 +93,12 @@ func TestSnapshotEqualsTheSimulation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	_, policies, err := manifests.Load(manifests.Default(), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var swapped *manifests.Snapshot
-	r := NewReconciler(newFakeClient(t, defaultObjects(t)...), Options{OnSnapshot: func(s *manifests.Snapshot) { swapped = s }})
+	r := NewReconciler(newFakeClient(t, defaultObjects(t)...), Options{Policies: policies, OnSnapshot: func(s *manifests.Snapshot) { swapped = s }})
 	res, err := r.Sync(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -393,31 +401,52 @@ func TestBrokenTopologies(t *testing.T) {
 	}
 }
 
-// TestUnpinnableProblemKeepsTheServedSnapshot: a problem that names no
-// object (misfiled policy XML) cannot be isolated; the last good snapshot
-// stays in service and the Gateway stays programmed.
-func TestUnpinnableProblemKeepsTheServedSnapshot(t *testing.T) {
+// TestPolicyFileOfAMissingPolicy: policy XML filed under an
+// APIMExtensionPolicy the cluster does not have is left out; the rest is
+// served.
+func TestPolicyFileOfAMissingPolicy(t *testing.T) {
+	t.Parallel()
+	c := newFakeClient(t, defaultObjects(t)...)
+	r := NewReconciler(c, Options{Policies: map[string][]byte{"policies/gone/request/x.xml": []byte("<VerifyAPIKey/>")}})
+	res, err := r.Sync(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Compiled.Snapshot == nil || res.Compiled.DroppedPolicies["policies/gone/request/x.xml"] == nil {
+		t.Fatalf("snapshot %v, dropped %v", res.Compiled.Snapshot, res.Compiled.DroppedPolicies)
+	}
+	gw := get(t, c, &gatewayv1.Gateway{}, "default", "inference-gateway")
+	wantCond(t, "Gateway", gw.Status.Conditions, "Programmed", metav1.ConditionTrue, "Programmed", 0)
+}
+
+// TestGatewayBrokenLaterIsWithdrawn: a Gateway that becomes invalid stops
+// being served at the next sync; the snapshot without it is swapped in.
+func TestGatewayBrokenLaterIsWithdrawn(t *testing.T) {
 	t.Parallel()
 	c := newFakeClient(t, defaultObjects(t)...)
 	swaps := 0
 	r := NewReconciler(c, Options{OnSnapshot: func(*manifests.Snapshot) { swaps++ }})
-	good, err := r.Sync(context.Background())
-	if err != nil {
+	if _, err := r.Sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	r.opts.Policies = map[string][]byte{"policies/x.xml": []byte("<VerifyAPIKey/>")}
+	// Break the one Gateway: nothing is left to serve it.
+	gw := get(t, c, &gatewayv1.Gateway{}, "default", "inference-gateway")
+	gw.Spec.Listeners[0].Protocol = gatewayv1.HTTPSProtocolType
+	if err := c.Update(context.Background(), gw); err != nil {
+		t.Fatal(err)
+	}
 	bad, err := r.Sync(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bad.Compiled.Snapshot != nil || bad.Compiled.Err == nil {
-		t.Fatalf("compiled %v, err %v: want nothing compiled", bad.Compiled.Snapshot, bad.Compiled.Err)
+	if bad.Compiled.Snapshot == nil || len(bad.Compiled.Snapshot.Gateways) != 0 {
+		t.Fatalf("compiled %+v", bad.Compiled.Snapshot)
 	}
-	if r.Served() != good.Compiled.Snapshot || swaps != 1 {
-		t.Errorf("served %p after %d swaps, want the first snapshot %p", r.Served(), swaps, good.Compiled.Snapshot)
+	if swaps != 2 || r.Served() != bad.Compiled.Snapshot {
+		t.Errorf("%d swaps; served %p, want the new snapshot %p", swaps, r.Served(), bad.Compiled.Snapshot)
 	}
-	gw := get(t, c, &gatewayv1.Gateway{}, "default", "inference-gateway")
-	wantCond(t, "Gateway", gw.Status.Conditions, "Programmed", metav1.ConditionTrue, "Programmed", 0)
+	gw = get(t, c, &gatewayv1.Gateway{}, "default", "inference-gateway")
+	wantCond(t, "Gateway", gw.Status.Conditions, "Programmed", metav1.ConditionFalse, "Invalid", gw.Generation)
 }
 
 // TestProductSyncFailure: products not synced are Create_Update_Failed with
@@ -495,7 +524,7 @@ func TestCompileServableDropsOnlyTheBadParent(t *testing.T) {
 	}
 	second := &gatewayv1.Gateway{
 		ObjectMeta: metav1.ObjectMeta{Name: "second", Namespace: "default"},
-		Spec: gatewayv1.GatewaySpec{GatewayClassName: "gatecheck", Listeners: []gatewayv1.Listener{{Name: "http", Protocol: gatewayv1.HTTPProtocolType, Port: 81}}},
+		Spec:       gatewayv1.GatewaySpec{GatewayClassName: "gatecheck", Listeners: []gatewayv1.Listener{{Name: "http", Protocol: gatewayv1.HTTPProtocolType, Port: 81}}},
 	}
 	objs = append(objs, manifests.Object{APIVersion: "gateway.networking.k8s.io/v1", Kind: "Gateway", Namespace: "default", Name: "second", Value: second})
 	for i, o := range objs {
@@ -580,5 +609,62 @@ func TestDeepCopyObject(t *testing.T) {
 	l := &InferencePoolList{Items: []InferencePool{{}}}
 	if cp := l.DeepCopyObject().(*InferencePoolList); len(cp.Items) != 1 {
 		t.Errorf("list copy %+v", cp)
+	}
+}
+
+// TestSetupWithManager wires the controller into a manager (no API server is
+// contacted before Start).
+func TestSetupWithManager(t *testing.T) {
+	t.Parallel()
+	s, err := NewScheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr, err := ctrl.NewManager(&rest.Config{Host: "http://127.0.0.1:1"}, ctrl.Options{
+		Scheme:                 s,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := NewReconciler(mgr.GetClient(), Options{}).SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSchemeDecodesAPIServerJSON: the API server's JSON for our kinds, and
+// lists of them, decodes through the scheme's codecs (what the real client
+// and cache use) into the wrapper types with every field.
+func TestSchemeDecodesAPIServerJSON(t *testing.T) {
+	t.Parallel()
+	s, err := NewScheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := serializer.NewCodecFactory(s).UniversalDeserializer()
+	obj, gvk, err := dec.Decode([]byte(`{"apiVersion":"inference.networking.k8s.io/v1","kind":"InferencePool",
+		"metadata":{"name":"p","namespace":"ns","generation":4,"resourceVersion":"12"},
+		"spec":{"selector":{"matchLabels":{"app":"m"}},"targetPorts":[{"number":8000}],"endpointPickerRef":{"name":"e","port":{"number":9002},"failureMode":"FailOpen"}},
+		"status":{"parents":[{"parentRef":{"name":"gw"},"controllerName":"x","conditions":[{"type":"Accepted","status":"True","reason":"Accepted","message":"","lastTransitionTime":"2026-01-01T00:00:00Z"}]}]}}`), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, ok := obj.(*InferencePool)
+	if !ok || gvk.Kind != "InferencePool" {
+		t.Fatalf("decoded %T %v", obj, gvk)
+	}
+	if p.Name != "p" || p.Generation != 4 || p.Spec.TargetPorts[0].Number != 8000 || p.Spec.EndpointPickerRef.FailureMode != "FailOpen" ||
+		len(p.Status.Parents) != 1 || p.Status.Parents[0].Conditions[0].Reason != "Accepted" {
+		t.Errorf("decoded %+v", p)
+	}
+	list, _, err := dec.Decode([]byte(`{"apiVersion":"apim.googleapis.com/v1","kind":"APIProductList","metadata":{"resourceVersion":"3"},
+		"items":[{"metadata":{"name":"a"},"spec":{"approvalType":"manual"},"status":{"state":"RUNNING"}}]}`), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, ok := list.(*APIProductList)
+	if !ok || len(pl.Items) != 1 || pl.Items[0].Name != "a" || pl.Items[0].Spec.ApprovalType != "manual" || pl.Items[0].Status.State != "RUNNING" {
+		t.Errorf("decoded %T %+v", list, list)
 	}
 }

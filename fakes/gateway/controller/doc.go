@@ -23,8 +23,15 @@
 // others); any other problem drops the object. Dropping an object can break the objects
 // that refer to it; they are dropped in the next round, with their own
 // problem. Every problem becomes a failing status condition on the object it
-// names. A problem that names no object (a policy XML file) cannot be
-// isolated, and then the previous snapshot stays in service.
+// names. A policy XML file with a problem (filed under an APIMExtensionPolicy
+// the cluster does not have) is left out and logged. A problem that names
+// neither an object nor a file cannot be isolated; then the previous snapshot
+// stays in service.
+//
+// Policy XML is not stored in the cluster: the controller takes it from
+// Options.Policies, which `gatecheck serve gateway --in-cluster` fills from
+// its --manifests directory, or from the embedded default topology — the same
+// files the fake Apigee runtime (`gatecheck serve apigee`) runs.
 //
 // # Status
 //

@@ -119,6 +119,9 @@ func (r *Reconciler) Sync(ctx context.Context) (*Result, error) {
 	for obj, probs := range compiled.Problems {
 		r.log.Warn("not served as written", "object", obj, "problems", messages(probs))
 	}
+	for file, fe := range compiled.DroppedPolicies {
+		r.log.Warn("policy file left out", "file", file, "problem", fe.Msg)
+	}
 	if compiled.Snapshot == nil {
 		r.log.Error("the topology cannot be compiled; the previous snapshot stays in service", "err", compiled.Err)
 	}
