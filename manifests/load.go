@@ -10,7 +10,7 @@ import (
 	"strings"
 )
 
-//go:embed default/*.yaml
+//go:embed default/*.yaml default/policies
 var defaultFS embed.FS
 
 // Default returns the embedded default topology: a Gateway, an HTTPRoute to

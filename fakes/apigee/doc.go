@@ -18,8 +18,28 @@
 // it set, with credentials redacted. Denied responses carry
 // x-gatecheck-trace-id so a trace can be looked up.
 //
+// Response policies that act on the answer before the client has it
+// (policy.ResponseFilter: SanitizeModelResponse redacting or blocking, JSON
+// and regular-expression checks of a response) are asked for a filter when
+// the response headers arrive. A streamed answer (text/event-stream,
+// application/x-ndjson) stays STREAMED: each body chunk goes through the
+// filters in flow order and is answered with a body mutation carrying what
+// they let out (a filter holds back the tail that could still start a
+// match, so a card number split across chunks is found; the rest comes with
+// the last chunk). Any other answer is asked for BUFFERED with a
+// mode_override in the response headers answer, and answered whole: the
+// filtered body, or an immediate_response with the fault. Content-Length is
+// removed whenever a filter runs. When a filter refuses a streamed answer,
+// whose 200 is gone, the runtime sends what was safe, then the fault in the
+// stream's framing (an OpenAI error event and data: [DONE], or an Ollama
+// {"error":...} line), drops the rest of the upstream body, and records the
+// fault in the trace. The response flow at the end of the answer (the token
+// count) reads the answer as the backend sent it, and skips the policies
+// that filtered.
+//
 // Processing modes the runtime expects from the gateway: request headers SEND,
-// request body BUFFERED, response headers SEND, response body STREAMED. It
+// request body BUFFERED, response headers SEND, response body STREAMED (or
+// BUFFERED by mode_override, for a whole answer a filter must see). It
 // also accepts a body-less request (end_of_stream on the headers) and a
 // STREAMED request body (each chunk is answered at once; the decision comes
 // on the last one, so with STREAMED the backend may see the first chunks of a

@@ -92,6 +92,10 @@ func New(opts Options) *Runtime {
 	if r.maxBuf <= 0 {
 		r.maxBuf = 8 << 20
 	}
+	// The server exists from the start, so Stop needs no lock and works
+	// whether or not Serve has begun.
+	r.grpc = grpc.NewServer()
+	r.Register(r.grpc)
 	return r
 }
 
@@ -113,19 +117,15 @@ func (r *Runtime) Register(g *grpc.Server) {
 	healthpb.RegisterHealthServer(g, hs)
 }
 
-// Serve serves ext_proc on lis until Stop.
+// Serve serves ext_proc (and gRPC health) on lis until Stop. A runtime
+// serves once: after Stop, Serve closes lis and returns at once.
 func (r *Runtime) Serve(lis net.Listener) error {
-	r.grpc = grpc.NewServer()
-	r.Register(r.grpc)
 	return r.grpc.Serve(lis)
 }
 
-// Stop stops a runtime started with Serve, ending open streams.
-func (r *Runtime) Stop() {
-	if r.grpc != nil {
-		r.grpc.Stop()
-	}
-}
+// Stop stops the runtime, ending open streams; safe before, during and
+// after Serve, and more than once.
+func (r *Runtime) Stop() { r.grpc.Stop() }
 
 // Process serves one ext_proc stream: one HTTP request.
 func (r *Runtime) Process(stream extprocv3.ExternalProcessor_ProcessServer) error {

@@ -19,7 +19,9 @@ type Trace struct {
 	// Status is the status of the answer: the fault's when denied, the
 	// backend's once the response has been seen.
 	Status int `json:"status,omitempty"`
-	// Fault is the error code when denied.
+	// Fault is the error code when denied, or when a response filter cut a
+	// streamed answer short (the outcome stays "allowed" and the status the
+	// backend's: the client had them already).
 	Fault string `json:"fault,omitempty"`
 	Steps []Step `json:"steps"`
 }

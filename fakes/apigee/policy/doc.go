@@ -127,6 +127,82 @@
 // CountTokens. Sets prompttokenlimit.{name}.tokens, .used.count,
 // .allowed.count, .failed.
 //
+// # Threat protection
+//
+// The wrappers around the engines of fakes/apigee/threat. Each accepts the
+// gatecheck extension <FaultStatus>NNN</FaultStatus> (400 to 599), standing
+// in for the FaultRule an Apigee proxy uses to change a fault's status.
+// Without it a refused request is 400 (gatecheck's choice; Apigee's own
+// default for JSON and regular-expression threats is 500) and a refused
+// response is 500 (Apigee's). <Source> is request, response or message
+// (the phase's message; the default).
+//
+// JSONThreatProtection (json_threat_protection.go) — <ContainerDepth>,
+// <ObjectEntryCount>, <ArrayElementCount>, <ObjectEntryNameLength>,
+// <StringValueLength> (absent, zero or negative: no limit), checked by a
+// streaming scanner on a JSON message only (application/json, +json).
+// Invalid JSON is a violation. 400 steps.jsonthreatprotection.ExecutionFailed
+// with Apigee's faultstring naming the limit and the line. Sets
+// jsonthreatprotection.{name}.failed and .limit.
+//
+// RegularExpressionProtection (regex_protection.go) — <URIPath>,
+// <QueryParam name="">, <Header name="">, <FormParam name="">,
+// <Variable name="">, <JSONPayload><JSONPath><Expression>,
+// <XMLPayload><XPath><Expression>, each with <Pattern>s (Java regular
+// expressions, translated by threat.TranslateJavaRegex; one that cannot run
+// on RE2 is a parse error naming the element, the pattern and why);
+// name="*" tests every parameter or header (gatecheck);
+// <IgnoreUnresolvedVariables>. JSON, XML and form rules apply to bodies of
+// their type only. 400 steps.regexprotection.ThreatDetected, ExecutionFailed
+// (a payload that does not parse), VariableResolutionFailed. Sets
+// regularexpressionprotection.{name}.failed and .target.
+//
+// GraphQL (graphql.go) — <Action>parse|verify|parse_verify</Action>,
+// <OperationType>query|mutation|query_mutation</OperationType>,
+// <MaxDepth>, <MaxCount>, <MaxPayloadSizeInBytes>, <ResourceURL>graphql://NAME
+// </ResourceURL> (graphql://gatecheck-models.graphql, alias
+// graphql://schema.graphql, is the fake model server's schema;
+// Env.GraphQLSchemas adds more). It checks GraphQL requests only — path
+// ending in /graphql, or Content-Type application/graphql — and passes
+// every other request untouched, since one flow serves every route of the
+// Gateway. 400 steps.graphql.MaxDepthExceeded, MaxCountExceeded,
+// OperationTypeNotAllowed, SchemaValidationFailed, MaxPayloadSizeExceeded,
+// InvalidPayload. Sets graphql.{name}.failed.
+//
+// SanitizeUserPrompt (sanitize_user_prompt.go) and SanitizeModelResponse
+// (sanitize_model_response.go) — the local stand-in for Model Armor
+// (model_armor.go). <ModelArmor><TemplateName> names a template (alone or
+// as projects/P/locations/L/templates/NAME; default "default"): default,
+// strict, pii-only or prompt-attacks, each a detector profile whose
+// matches block or are masked and whose reported findings are only
+// recorded. <UserPromptSource> / <LLMResponseSource> are templates for the
+// text; without them the policies read OpenAI and Ollama requests (every
+// message role) and answers (streamed or whole) themselves.
+// <IgnoreUnresolvedVariables>: an unresolved source is otherwise
+// steps.sanitizeuserprompt.UnresolvedVariable (400) or
+// steps.sanitizemodelresponse.UnresolvedVariable (500). <Action> (gatecheck):
+// SanitizeUserPrompt block (400 steps.sanitizeuserprompt.MatchFound, the
+// default) or flag (variables only); SanitizeModelResponse redact (the
+// default: matches become [REDACTED_CREDIT_CARD] and the like, chunk by chunk
+// in a stream), block (500 steps.sanitizemodelresponse.MatchFound; a
+// streamed answer is ended with the text before the match and an error
+// event, see StreamErrorFrame) or flag. Both set, under
+// sanitizeuserprompt.{name}. and sanitizemodelresponse.{name}., Model
+// Armor's result as variables: filterMatchState (MATCH_FOUND or
+// NO_MATCH_FOUND), invocationResult, filterResults.{pi_and_jailbreak,
+// malicious_uris,sdp,rai}.matchState, matchCount, matches (filter:kind
+// pairs), reportedCount, reported, templateName and action (blocked,
+// flagged, redacted or none). Model Armor's SanitizationResult fields are
+// the model; Apigee's own variable names for these policies were not
+// available to confirm.
+//
+// Response filters. Policies that must act on an answer before the client
+// has it implement ResponseFilter: SanitizeModelResponse (block, redact),
+// and JSONThreatProtection and RegularExpressionProtection checking the
+// response. The runtime gives them the answer chunk by chunk (see
+// ChunkFilter and fakes/apigee); continueOnError="true" turns a filter into
+// a check at the end of the answer that only records its fault.
+//
 // DefaultSecurity (default_security.go) returns the operator's default
 // flow for defaultSecurityEnabled: VerifyAPIKey on x-api-key, the product
 // Quota, and the LLM token quota pair.

@@ -3,6 +3,8 @@ package policy
 import (
 	"fmt"
 	"net/http"
+
+	"github.com/gatecheck/gatecheck/fakes/apigee/threat"
 )
 
 // FaultDef is one kind of refusal a policy can answer with: its HTTP status,
@@ -148,6 +150,57 @@ var (
 	faultPromptTokenLimit = &FaultDef{http.StatusTooManyRequests, "policies.prompttokenlimit.PromptTokenLimitViolation",
 		"Prompt token limit violation. Allowed rate : %s. Identifier : %s", "unconfirmed"}
 
+	// Threat protection. The status is gatecheck's default for a refused
+	// request, 400; Apigee's own is 500 unless a FaultRule changes it, and
+	// a refused response is 500 here too. A policy's <FaultStatus> (a
+	// gatecheck extension standing in for the FaultRule) overrides both.
+	// The fault string comes from the engine (fakes/apigee/threat); the
+	// formats here document its shape.
+	//
+	// JSONThreatProtection. Args: the policy name (twice), the limit ("Exceeded
+	// container depth", "Invalid JSON object: ..."), the line.
+	faultJSONThreat = &FaultDef{http.StatusBadRequest, "steps.jsonthreatprotection.ExecutionFailed",
+		"JSONThreatProtection[%s]: Execution failed. reason: JSONThreatProtection[%s]: %s at line %d", "apigee-docs"}
+	// RegularExpressionProtection. Args: the policy name, the pattern, the
+	// input that matched (cut to 512 bytes).
+	faultRegexThreat = &FaultDef{http.StatusBadRequest, threat.RegexThreatDetected,
+		"Regular Expression Threat Detected in %s: regex: %s input: %s", "apigee-docs"}
+	// Args: the policy name, the reason (a payload that does not parse).
+	faultRegexExecution = &FaultDef{http.StatusBadRequest, threat.RegexExecutionFailed,
+		"Failed to execute the RegularExpressionProtection StepDefinition %s. Reason: %s", "apigee-docs"}
+	// Arg: the variable.
+	faultRegexVariable = &FaultDef{http.StatusBadRequest, threat.RegexVariableResolutionFailed,
+		"Failed to resolve variable %s", "apigee-docs"}
+	// GraphQL. Arg: the detail. The first four codes are the ones public
+	// walkthroughs of the policy show; the last two are gatecheck's names.
+	faultGraphQLDepth = &FaultDef{http.StatusBadRequest, threat.GraphQLMaxDepthExceeded,
+		"Payload depth exceeds the size set in the policy: %s", "observed"}
+	faultGraphQLCount = &FaultDef{http.StatusBadRequest, threat.GraphQLMaxCountExceeded,
+		"Max count mentioned in the policy has exceeded: %s", "observed"}
+	faultGraphQLOperation = &FaultDef{http.StatusBadRequest, threat.GraphQLOperationTypeNotAllowed,
+		"Operation type not allowed: %s", "observed"}
+	faultGraphQLSchema = &FaultDef{http.StatusBadRequest, threat.GraphQLSchemaValidationFailed,
+		"Payload failed schema validation: %s", "observed"}
+	faultGraphQLPayloadSize = &FaultDef{http.StatusBadRequest, threat.GraphQLMaxPayloadSizeExceeded,
+		"Payload size exceeds the size set in the policy: %s", "unconfirmed"}
+	faultGraphQLInvalid = &FaultDef{http.StatusBadRequest, threat.GraphQLInvalidPayload,
+		"Invalid GraphQL payload: %s", "unconfirmed"}
+	// SanitizeUserPrompt and SanitizeModelResponse: Apigee's error reference
+	// for these policies was not available; the codes follow Apigee's
+	// steps.<policy>.<Error> convention. Args: the policy name, the
+	// template, what matched ("sdp (credit_card), pi_and_jailbreak
+	// (prompt_injection)"; never the matched text).
+	faultPromptMatch = &FaultDef{http.StatusBadRequest, "steps.sanitizeuserprompt.MatchFound",
+		"SanitizeUserPrompt[%s]: Model Armor template %s found a match in the user prompt: %s", "unconfirmed"}
+	// Args: the policy name, the UserPromptSource.
+	faultPromptUnresolved = &FaultDef{http.StatusBadRequest, "steps.sanitizeuserprompt.UnresolvedVariable",
+		"SanitizeUserPrompt[%s]: UserPromptSource %s did not resolve", "unconfirmed"}
+	// A refused answer: 500, as Apigee answers response-flow faults.
+	faultResponseMatch = &FaultDef{http.StatusInternalServerError, "steps.sanitizemodelresponse.MatchFound",
+		"SanitizeModelResponse[%s]: Model Armor template %s found a match in the model response: %s", "unconfirmed"}
+	faultResponseUnresolved = &FaultDef{http.StatusInternalServerError, "steps.sanitizemodelresponse.UnresolvedVariable",
+		"SanitizeModelResponse[%s]: LLMResponseSource %s did not resolve", "unconfirmed"}
+
 	// Tiers (product attributes gatecheck.tier.*). Apigee has no such
 	// built-in; an Apigee proxy would write these with a Condition and a
 	// RaiseFault. Args: see tier.go.
@@ -177,10 +230,23 @@ func FaultTable() []FaultDef {
 		faultSpikeArrest, faultSpikeArrestRate,
 		faultLLMTokenQuota, faultPromptTokenLimit,
 		faultTierModel, faultTierStream, faultTierMaxTokens, faultTierTools,
+		faultJSONThreat, faultRegexThreat, faultRegexExecution, faultRegexVariable,
+		faultGraphQLDepth, faultGraphQLCount, faultGraphQLOperation, faultGraphQLSchema, faultGraphQLPayloadSize, faultGraphQLInvalid,
+		faultPromptMatch, faultPromptUnresolved, faultResponseMatch, faultResponseUnresolved,
 	}
 	out := make([]FaultDef, len(defs))
 	for i, d := range defs {
 		out[i] = *d
 	}
 	return out
+}
+
+// graphQLFaults maps the GraphQL engine's codes to the table.
+var graphQLFaults = map[string]*FaultDef{
+	threat.GraphQLMaxDepthExceeded:        faultGraphQLDepth,
+	threat.GraphQLMaxCountExceeded:        faultGraphQLCount,
+	threat.GraphQLOperationTypeNotAllowed: faultGraphQLOperation,
+	threat.GraphQLSchemaValidationFailed:  faultGraphQLSchema,
+	threat.GraphQLMaxPayloadSizeExceeded:  faultGraphQLPayloadSize,
+	threat.GraphQLInvalidPayload:          faultGraphQLInvalid,
 }

@@ -37,6 +37,11 @@ type Env struct {
 	APISource string
 	// Rand is the randomness for access tokens. nil: crypto/rand.
 	Rand io.Reader
+	// GraphQLSchemas are GraphQL schemas (SDL) the GraphQL policy's
+	// <ResourceURL>graphql://NAME</ResourceURL> can name, by NAME, beside
+	// the built-in ones (see GraphQL). An entry here wins over a built-in
+	// one of the same name.
+	GraphQLSchemas map[string]string
 }
 
 func (e Env) withDefaults() Env {
@@ -68,14 +73,19 @@ var errNoStore = errors.New("no state store configured")
 // parsers is the registry of policy kinds, by XML root element. Adding a
 // kind is one line here.
 var parsers = map[string]func(data []byte, env Env) (Policy, error){
-	"AccessControl":    parseAccessControl,
-	"LLMTokenQuota":    parseLLMTokenQuota,
-	"OAuthV2":          parseOAuthV2,
-	"PromptTokenLimit": parsePromptTokenLimit,
-	"Quota":            parseQuota,
-	"SpikeArrest":      parseSpikeArrest,
-	"VerifyAPIKey":     parseVerifyAPIKey,
-	"VerifyJWT":        parseVerifyJWT,
+	"AccessControl":               parseAccessControl,
+	"GraphQL":                     parseGraphQL,
+	"JSONThreatProtection":        parseJSONThreatProtection,
+	"LLMTokenQuota":               parseLLMTokenQuota,
+	"OAuthV2":                     parseOAuthV2,
+	"PromptTokenLimit":            parsePromptTokenLimit,
+	"Quota":                       parseQuota,
+	"RegularExpressionProtection": parseRegularExpressionProtection,
+	"SanitizeModelResponse":       parseSanitizeModelResponse,
+	"SanitizeUserPrompt":          parseSanitizeUserPrompt,
+	"SpikeArrest":                 parseSpikeArrest,
+	"VerifyAPIKey":                parseVerifyAPIKey,
+	"VerifyJWT":                   parseVerifyJWT,
 }
 
 // Kinds returns the policy kinds Parse understands, sorted.
@@ -176,6 +186,18 @@ func (f flagged) Apply(ctx context.Context, m *Message) (*Fault, error) {
 		return nil, err
 	}
 	return fault, err
+}
+
+// NewResponseFilter passes the wrapped policy's filter on. A disabled policy
+// has none; neither has a continueOnError one: it must not interfere with
+// the answer, so it runs at the end of the answer, where its fault is
+// recorded in gatecheck.fault.{name}.
+func (f flagged) NewResponseFilter(m *Message) (ChunkFilter, bool) {
+	rf, ok := f.Policy.(ResponseFilter)
+	if f.disabled || f.continueOnError || !ok {
+		return nil, false
+	}
+	return rf.NewResponseFilter(m)
 }
 
 // xmlCommon is what every policy's root element may carry besides its own

@@ -34,7 +34,7 @@ var referenceXML = []string{
   <UserPromptSource>{jsonPath('$.messages[-1].content',request.content,true)}</UserPromptSource></PromptTokenLimit>`,
 	`<AccessControl name="AC"><IPRules noRuleMatchAction="ALLOW">
   <MatchRule action="DENY"><SourceAddress mask="32">10.1.2.3</SourceAddress></MatchRule></IPRules></AccessControl>`,
-	// Kinds other engineers add: today they are unknown kinds.
+	// The threat protection kinds.
 	`<JSONThreatProtection name="JTP"><Source>request</Source><ContainerDepth>10</ContainerDepth>
   <ObjectEntryCount>25</ObjectEntryCount><ArrayElementCount>50</ArrayElementCount>
   <ObjectEntryNameLength>64</ObjectEntryNameLength><StringValueLength>32000</StringValueLength></JSONThreatProtection>`,
@@ -46,8 +46,8 @@ var referenceXML = []string{
 	`<GraphQL name="GQL"><Source>request</Source><OperationType>query_mutation</OperationType>
   <MaxDepth>4</MaxDepth><MaxCount>10</MaxCount><MaxPayloadSizeInBytes>10240</MaxPayloadSizeInBytes>
   <Action>parse_verify</Action><ResourceURL>graphql://schema.graphql</ResourceURL></GraphQL>`,
-	`<SanitizeUserPrompt name="SUP"><UserPromptSource>{jsonPath('$.messages[-1].content',request.content,true)}</UserPromptSource><ModelArmor><TemplateName>t</TemplateName></ModelArmor></SanitizeUserPrompt>`,
-	`<SanitizeModelResponse name="SMR"><LLMResponseSource>{jsonPath('$.choices[0].message.content',response.content,true)}</LLMResponseSource><ModelArmor><TemplateName>t</TemplateName></ModelArmor></SanitizeModelResponse>`,
+	`<SanitizeUserPrompt name="SUP"><UserPromptSource>{jsonPath('$.messages[-1].content',request.content,true)}</UserPromptSource><ModelArmor><TemplateName>projects/p/locations/us-central1/templates/default</TemplateName></ModelArmor></SanitizeUserPrompt>`,
+	`<SanitizeModelResponse name="SMR"><LLMResponseSource>{jsonPath('$.choices[0].message.content',response.content,true)}</LLMResponseSource><ModelArmor><TemplateName>pii-only</TemplateName></ModelArmor></SanitizeModelResponse>`,
 }
 
 func TestParseReferenceShapes(t *testing.T) {
@@ -69,7 +69,7 @@ func TestParseReferenceShapes(t *testing.T) {
 func TestParseDispatch(t *testing.T) {
 	t.Parallel()
 	_, err := Parse([]byte(`<Foo name="x"/>`), Env{})
-	require.EqualError(t, err, "unknown policy kind <Foo> (supported: AccessControl, LLMTokenQuota, OAuthV2, PromptTokenLimit, Quota, SpikeArrest, VerifyAPIKey, VerifyJWT)")
+	require.EqualError(t, err, "unknown policy kind <Foo> (supported: AccessControl, GraphQL, JSONThreatProtection, LLMTokenQuota, OAuthV2, PromptTokenLimit, Quota, RegularExpressionProtection, SanitizeModelResponse, SanitizeUserPrompt, SpikeArrest, VerifyAPIKey, VerifyJWT)")
 	_, err = Parse([]byte(`  <?xml version="1.0"?><!-- c --><VerifyAPIKey name="V"><APIKey ref="request.queryparam.apikey"/></VerifyAPIKey>`), Env{})
 	require.NoError(t, err)
 	_, err = Parse([]byte(`<VerifyAPIKey xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:foo="x" name="V"><APIKey ref="request.header.k"/></VerifyAPIKey>`), Env{})

@@ -19,7 +19,9 @@
 //     names (URI path, query and form parameters, headers, flow variables,
 //     JSON and XML payloads), on raw and decoded values. DefaultPatterns
 //     ships pattern sets for SQL injection, XSS, server-side includes, XPath
-//     injection and command injection, each pattern with its source.
+//     injection and command injection, each pattern with its source. A
+//     literal prefilter (prefilter.go) skips a pattern whose required
+//     literals a value does not hold, without changing any result.
 //   - GraphQLLimits.Check applies the GraphQL policy's operation type, depth,
 //     fragment count and payload size limits and validates against a schema;
 //     ParseGraphQLHTTP takes the request out of GET or POST.

@@ -123,6 +123,7 @@ type compiledRule struct {
 	Rule
 	jsonPath *JSONPath
 	xpath    *xpathExpr
+	pre      []*prefilter // per pattern; nil: always run (see prefilter.go)
 }
 
 // NewRules validates and compiles rules: every rule needs a pattern, JSON
@@ -142,7 +143,10 @@ func NewRules(rules ...Rule) (*Rules, error) {
 				return nil, fmt.Errorf("regex rule %d (%s): pattern %d %q is not compiled; use CompilePattern", i, r.Target, j, p.Source)
 			}
 		}
-		cr := compiledRule{Rule: r}
+		cr := compiledRule{Rule: r, pre: make([]*prefilter, len(r.Patterns))}
+		for j, p := range r.Patterns {
+			cr.pre[j] = newPrefilter(p.Regexp)
+		}
 		switch r.Target.Kind {
 		case TargetURIPath, TargetQueryParam, TargetHeader, TargetFormParam:
 		case TargetVariable:
@@ -513,7 +517,16 @@ func matchValues(rule compiledRule, vals []string, wire bool) *RegexViolation {
 }
 
 func matchOne(rule compiledRule, val string, decoded bool) *RegexViolation {
-	for _, p := range rule.Patterns {
+	folded, haveFolded := "", false
+	for i, p := range rule.Patterns {
+		if pre := rule.pre[i]; pre != nil {
+			if !haveFolded {
+				folded, haveFolded = foldString(val), true
+			}
+			if !pre.mayMatch(folded) {
+				continue // it holds none of the literals every match needs
+			}
+		}
 		if p.Regexp.MatchString(val) {
 			return &RegexViolation{Code: RegexThreatDetected, Target: rule.Target, Pattern: p.Source, Input: val, Decoded: decoded}
 		}
