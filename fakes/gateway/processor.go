@@ -80,8 +80,8 @@ const fullDuplex = extprocfilter.ProcessingMode_FULL_DUPLEX_STREAMED
 // *procError. A stream closed by the processor with an OK status is a
 // decision, not a failure: the exchange goes dead in both modes, as in Envoy.
 type exchange struct {
-	p      *processor
-	log    *slog.Logger
+	p   *processor
+	log *slog.Logger
 	// reqCtx is the request's context: when it has ended (the route timeout,
 	// the client going away), a failing stream is not the processor's fault.
 	reqCtx context.Context
