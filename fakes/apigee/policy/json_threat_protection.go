@@ -98,7 +98,7 @@ func (p *JSONThreatProtection) Limits() threat.JSONLimits { return p.limits }
 // Apply checks the Source message when its Content-Type is JSON.
 func (p *JSONThreatProtection) Apply(_ context.Context, m *Message) (*Fault, error) {
 	msg, ok := p.src.part(m)
-	if !ok || !isJSONMedia(msg.contentType()) {
+	if !ok || !threat.IsJSONBody(msg.contentType(), msg.body) {
 		return nil, nil
 	}
 	pre := "jsonthreatprotection." + p.name + "."

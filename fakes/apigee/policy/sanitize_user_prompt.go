@@ -112,7 +112,7 @@ func (p *SanitizeUserPrompt) Apply(_ context.Context, m *Message) (*Fault, error
 			return threatFault(faultPromptUnresolved, p.status, false, faultPromptUnresolved.fault(p.name, p.sourceSrc).FaultString), nil
 		}
 		texts = []string{s}
-	} else if ct := contentTypeOf(m.Header); isJSONMedia(ct) {
+	} else if ct := contentTypeOf(m.Header); threat.IsJSONBody(ct, m.Body) {
 		// A body that is not JSON, or JSON of no known shape, has no prompt
 		// to screen (JSONThreatProtection is the policy that refuses
 		// invalid JSON).

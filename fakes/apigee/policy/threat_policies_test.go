@@ -45,8 +45,13 @@ func TestJSONThreatProtection(t *testing.T) {
 	m := jsonMsg(f, "/v1/chat/completions", `{"a":[1,2],"b":"abcd"}`)
 	require.Nil(t, apply(t, p, m))
 	assert.Equal(t, "false", varOf(m, "jsonthreatprotection.JTP.failed"))
-	// Only JSON is checked, as in Apigee.
-	require.Nil(t, apply(t, p, f.msg("POST", "/v1/feedback", `{"a":{"b":{"c":1}}}`, "Content-Type", "text/plain")))
+	// A JSON body is checked whatever its Content-Type says (model servers
+	// parse it anyway; Apigee would look at the header only), a body that
+	// is not JSON-shaped is not, and neither are forms.
+	require.NotNil(t, apply(t, p, f.msg("POST", "/v1/feedback", `{"a":{"b":{"c":1}}}`, "Content-Type", "text/plain")))
+	require.NotNil(t, apply(t, p, f.msg("POST", "/v1/feedback", ` {"a":{"b":{"c":1}}}`)))
+	require.Nil(t, apply(t, p, f.msg("POST", "/v1/feedback", `plain words {"a":{"b":{"c":1}}}`, "Content-Type", "text/plain")))
+	require.Nil(t, apply(t, p, f.msg("POST", "/v1/feedback", `a={"b":{"c":{}}}`, "Content-Type", "application/x-www-form-urlencoded")))
 	require.Nil(t, apply(t, p, f.msg("GET", "/v1/models", "")))
 	// +json types are JSON.
 	require.NotNil(t, apply(t, p, f.msg("POST", "/x", `{"a":`, "Content-Type", "application/merge-patch+json; charset=utf-8")))

@@ -58,6 +58,7 @@ const (
 
 type pathStep struct {
 	descend bool // recursive descent before selecting
+	fold    bool // member names match keys without case (FoldCase)
 	kind    selKind
 	names   []string
 	indexes []int
@@ -406,6 +407,17 @@ func (c *pathCompiler) literal() (any, error) {
 	return nil, c.errorf("expected a string, number, true, false or null")
 }
 
+// FoldCase makes the path's member names match keys without regard to case,
+// preferring an exact match, as Go's encoding/json decodes: a policy that
+// guards what a Go-based model server (Ollama) reads must see "Messages" as
+// "messages". It returns p.
+func (p *JSONPath) FoldCase() *JSONPath {
+	for i := range p.steps {
+		p.steps[i].fold = true
+	}
+	return p
+}
+
 // Eval returns the values the path selects in doc, in document order.
 func (p *JSONPath) Eval(doc any) []any {
 	budget := MaxJSONPathNodes
@@ -500,6 +512,14 @@ func (st pathStep) apply(n pathNode, out []pathNode, budget *int) []pathNode {
 			for _, name := range st.names {
 				if v, ok := m[name]; ok {
 					child(v)
+					continue
+				}
+				if st.fold {
+					for _, k := range sortedKeys(m) {
+						if strings.EqualFold(k, name) {
+							child(m[k])
+						}
+					}
 				}
 			}
 		}

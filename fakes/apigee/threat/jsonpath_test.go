@@ -128,3 +128,26 @@ func TestJSONPathDeepDocumentIsBounded(t *testing.T) {
 		t.Errorf("chained descent returned %d values, want at most %d", len(got), MaxJSONPathNodes)
 	}
 }
+
+func TestJSONPathFoldCase(t *testing.T) {
+	t.Parallel()
+	var doc any
+	if err := json.Unmarshal([]byte(`{"Messages":[{"CONTENT":"a"},{"content":"b"}],"messages":[{"content":"c"}]}`), &doc); err != nil {
+		t.Fatal(err)
+	}
+	p, err := CompileJSONPath("$.messages[*].content")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Strings(doc); !reflect.DeepEqual(got, []string{"c"}) {
+		t.Errorf("exact path = %q, want [c]", got)
+	}
+	// An exact match wins; without one, any key equal without case matches.
+	if got := p.FoldCase().Strings(doc); !reflect.DeepEqual(got, []string{"c"}) {
+		t.Errorf("folded path with an exact key = %q, want [c]", got)
+	}
+	q, _ := CompileJSONPath("$.MESSAGES[*].Content")
+	if got := q.FoldCase().Strings(doc); !reflect.DeepEqual(got, []string{"a", "b", "c"}) {
+		t.Errorf("folded path = %q, want [a b c]", got)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // UserPrompts returns every piece of text a client put in an LLM request,
@@ -24,7 +25,7 @@ import (
 // contentType must be JSON. A body that is JSON but none of these shapes
 // yields no prompts and no error.
 func UserPrompts(contentType string, body []byte) ([]string, error) {
-	if !isMedia(contentType, "application/json", "+json") {
+	if !IsJSONBody(contentType, body) {
 		return nil, fmt.Errorf("user prompts: content type %q is not JSON", contentType)
 	}
 	var top map[string]json.RawMessage
@@ -33,9 +34,14 @@ func UserPrompts(contentType string, body []byte) ([]string, error) {
 	}
 	var out []string
 	var errs []error
+	// Field names are matched without case, as Go's encoding/json (and so
+	// Ollama) decodes them: "Messages" is read as "messages" by the server,
+	// so it is read here too.
 	read := func(field string, f func(json.RawMessage) []string) {
-		if raw, ok := top[field]; ok {
-			out = append(out, f(raw)...)
+		for k, raw := range top {
+			if strings.EqualFold(k, field) {
+				out = append(out, f(raw)...)
+			}
 		}
 	}
 	read("instructions", textOrTexts)

@@ -158,6 +158,9 @@ func NewRules(rules ...Rule) (*Rules, error) {
 				return nil, fmt.Errorf("regex rule %d: empty JSONPath expression", i)
 			}
 			jp, err := CompileJSONPath(r.Target.Expression)
+			if err == nil {
+				jp.FoldCase()
+			}
 			if err != nil {
 				return nil, fmt.Errorf("regex rule %d: %w", i, err)
 			}
@@ -306,7 +309,7 @@ func (r *Rules) Check(req RequestView) *RegexViolation {
 				v = &RegexViolation{Code: RegexVariableResolutionFailed, Target: rule.Target, Reason: "failed to resolve variable " + rule.Target.Name}
 			}
 		case TargetJSONPayload:
-			if !isMedia(req.ContentType, "application/json", "+json") {
+			if !IsJSONBody(req.ContentType, req.Body) {
 				continue
 			}
 			doc, err := st.json()
@@ -548,6 +551,28 @@ func decodeOnce(s string) (string, bool) {
 }
 
 // isMedia reports whether contentType is typ or ends with suffix (e.g. +json).
+// IsJSONBody reports whether a body is to be checked as JSON: its
+// Content-Type says JSON, or it says something else (none, text/plain,
+// application/octet-stream, ...) and the body is a valid JSON object or array.
+// Apigee's policies look only at the Content-Type, but model servers parse
+// the body as JSON whatever it says, so a check that trusted the header could
+// be skipped by changing it. A body that is not valid JSON is no threat to a
+// JSON parser (it refuses it), so a GraphQL document such as "{ models }" sent
+// as text/plain is not taken for JSON. Form, XML and GraphQL bodies are never
+// JSON.
+func IsJSONBody(contentType string, body []byte) bool {
+	if isMedia(contentType, "application/json", "+json") {
+		return true
+	}
+	if isMedia(contentType, "application/x-www-form-urlencoded", "") || isMedia(contentType, "multipart/form-data", "") ||
+		isMedia(contentType, "application/xml", "+xml") || isMedia(contentType, "text/xml", "") ||
+		isMedia(contentType, "application/graphql", "") {
+		return false
+	}
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	return len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') && json.Valid(trimmed)
+}
+
 func isMedia(contentType, typ, suffix string) bool {
 	mt, _, err := mime.ParseMediaType(contentType)
 	if err != nil {
