@@ -58,7 +58,7 @@ func TestSuiteCatchesABrokenGateway(t *testing.T) {
 			}
 		}
 	}
-	for _, p := range []conformance.ProfileName{conformance.ProfileAuthn, conformance.ProfileAuthz, conformance.ProfileRateLimit} {
+	for _, p := range []conformance.ProfileName{conformance.ProfileAuthn, conformance.ProfileAuthz, conformance.ProfileRateLimit, conformance.ProfileThreat} {
 		if len(failed[p]) == 0 {
 			t.Errorf("profile %s: no scenario failed against a bare model server", p)
 			continue

@@ -81,7 +81,6 @@ report and, beside it, a README with a "Reproduce" section.`,
 		},
 	}
 	addConformanceFlags(cmd, f)
-	cmd.Flags().StringVar(&f.readme, "readme", "", "where to write the vendor README (default: README.md beside --report-output)")
 	return cmd
 }
 
@@ -108,6 +107,7 @@ func addConformanceFlags(cmd *cobra.Command, f *conformanceFlags) {
 	fl.StringVar(&f.reportOutput, "report-output", "", "write the ConformanceReport (YAML) here")
 	fl.StringVar(&f.junit, "junit", "", "write JUnit XML here")
 	fl.StringVar(&f.summary, "summary", "", "write a Markdown summary here")
+	fl.StringVar(&f.readme, "readme", "", "write the README a vendor publishes beside the report, with a Reproduce section (certify: default README.md beside --report-output)")
 	fl.StringVar(&f.supported, "supported-features", "", "features the target claims, comma-separated (default: all)")
 	fl.StringVar(&f.exempt, "exempt-features", "", "features the target does not claim, comma-separated")
 	fl.StringVar(&f.profiles, "profiles", "", "profiles to run, comma-separated: AUTHN, AUTHZ, RATELIMIT, THREAT, ROUTING (default: all)")
