@@ -47,31 +47,39 @@ func headerString(h *corev3.HeaderValue) string {
 // and sorted so the result is deterministic. Values are sent as raw_value, as
 // Envoy does.
 func HeaderMap(h map[string][]string) *corev3.HeaderMap {
-	keys := make([]string, 0, len(h))
-	for k := range h {
-		keys = append(keys, k)
+	lower := make(map[string][]string, len(h))
+	for k, vs := range h {
+		lk := strings.ToLower(k)
+		lower[lk] = append(lower[lk], vs...)
 	}
-	sort.Strings(keys)
 	hm := &corev3.HeaderMap{}
-	for _, k := range keys {
-		for _, v := range h[k] {
-			hm.Headers = append(hm.Headers, &corev3.HeaderValue{Key: strings.ToLower(k), RawValue: []byte(v)})
+	for _, k := range sortedKeys(lower) {
+		for _, v := range lower[k] {
+			hm.Headers = append(hm.Headers, &corev3.HeaderValue{Key: k, RawValue: []byte(v)})
 		}
 	}
 	return hm
 }
 
-// SetHeaders is a header mutation that overwrites each named header.
-func SetHeaders(set map[string]string, remove ...string) *extprocv3.HeaderMutation {
-	keys := make([]string, 0, len(set))
-	for k := range set {
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	return keys
+}
+
+// SetHeaders is a header mutation that overwrites each named header.
+func SetHeaders(set map[string]string, remove ...string) *extprocv3.HeaderMutation {
+	lower := make(map[string]string, len(set))
+	for k, v := range set {
+		lower[strings.ToLower(k)] = v
+	}
 	m := &extprocv3.HeaderMutation{RemoveHeaders: remove}
-	for _, k := range keys {
+	for _, k := range sortedKeys(lower) {
 		m.SetHeaders = append(m.SetHeaders, &corev3.HeaderValueOption{
-			Header:       &corev3.HeaderValue{Key: strings.ToLower(k), RawValue: []byte(set[k])},
+			Header:       &corev3.HeaderValue{Key: k, RawValue: []byte(lower[k])},
 			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
 		})
 	}
