@@ -112,6 +112,12 @@ func init() {
 			Run:     cmdBurst,
 		},
 		{
+			Name: "tally", Args: "HEADER REGEXP MIN..MAX",
+			Summary: "between MIN and MAX answers of the last burst carry HEADER matching REGEXP",
+			Detail:  "For splits that are right only on average (weighted backends, load spreading): `tally x-inference-pod '^blue-' 45..75` after `burst 200 ...`.",
+			Run:     cmdTally,
+		},
+		{
 			Name: "counts", Args: "STATUS=N...",
 			Summary: "the last burst got exactly these numbers of each status, and no other status",
 			Run:     cmdCounts,
@@ -459,6 +465,7 @@ func cmdBurst(ts *testscript.TestScript, s *scenario, neg bool, args []string) e
 	var mu sync.Mutex
 	var firstErr error
 	var last *exchange
+	var all []*exchange
 	sem := make(chan struct{}, conc)
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
@@ -481,6 +488,7 @@ func cmdBurst(ts *testscript.TestScript, s *scenario, neg bool, args []string) e
 				}
 			default:
 				counts[x.status]++
+				all = append(all, x)
 				// Keep a refusal, if there is one, for fault and header checks.
 				if last == nil || x.status >= 400 || last.status < 400 {
 					last = x
@@ -496,7 +504,7 @@ func cmdBurst(ts *testscript.TestScript, s *scenario, neg bool, args []string) e
 		return fmt.Errorf("burst: %v", firstErr)
 	}
 	s.mu.Lock()
-	s.counts, s.last = counts, last
+	s.counts, s.last, s.burst = counts, last, all
 	s.mu.Unlock()
 	fmt.Fprintln(ts.Stdout(), formatCounts(counts))
 	return nil
@@ -546,6 +554,38 @@ func cmdCounts(_ *testscript.TestScript, s *scenario, neg bool, args []string) e
 		if got[code] != n {
 			return fmt.Errorf("burst got %s, want %s%s", formatCounts(got), strings.Join(args, " "), s.traceNote())
 		}
+	}
+	return nil
+}
+
+func cmdTally(_ *testscript.TestScript, s *scenario, neg bool, args []string) error {
+	if neg || len(args) != 3 {
+		return usagef("want HEADER REGEXP MIN..MAX")
+	}
+	re, err := regexp.Compile(args[1])
+	if err != nil {
+		return usagef("bad regexp: %v", err)
+	}
+	lo, hi, ok := strings.Cut(args[2], "..")
+	min, err1 := strconv.Atoi(lo)
+	max, err2 := strconv.Atoi(hi)
+	if !ok || err1 != nil || err2 != nil || min > max {
+		return usagef("%q: want MIN..MAX", args[2])
+	}
+	s.mu.Lock()
+	answers := s.burst
+	s.mu.Unlock()
+	if answers == nil {
+		return fmt.Errorf("no burst has run")
+	}
+	n := 0
+	for _, x := range answers {
+		if re.MatchString(x.header.Get(args[0])) {
+			n++
+		}
+	}
+	if n < min || n > max {
+		return fmt.Errorf("%d of %d answers have %s matching %q, want %d..%d", n, len(answers), args[0], args[1], min, max)
 	}
 	return nil
 }

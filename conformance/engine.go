@@ -32,6 +32,7 @@ type scenario struct {
 	mu     sync.Mutex
 	last   *exchange
 	counts map[int]int
+	burst  []*exchange // every answer of the last burst, for tally
 
 	// The app `apigee app create` made last, for the key and app commands.
 	developer, app, key string
