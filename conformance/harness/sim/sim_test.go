@@ -281,9 +281,11 @@ func occupy(t testing.TB, addr string, n int, model string) func() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// A canned answer of 300 tokens: at the test's inter-token latency
-			// it runs for seconds, until stop cancels it.
-			body := `{"model":"` + model + `","messages":[{"role":"user","content":"[[gatecheck:say ` + strings.Repeat("busy ", 300) + `]]"}]}`
+			// A canned answer of 1500 tokens: at the test's inter-token
+			// latency it runs for half a minute (the topology raises
+			// --max-model-len to fit it), longer than any test, even under
+			// the race detector, until stop cancels it.
+			body := `{"model":"` + model + `","messages":[{"role":"user","content":"[[gatecheck:say ` + strings.Repeat("busy ", 1500) + `]]"}]}`
 			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/v1/chat/completions", strings.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")
 			if resp, err := http.DefaultClient.Do(req); err == nil {
@@ -303,7 +305,7 @@ func occupy(t testing.TB, addr string, n int, model string) func() {
 
 func TestRoutingFollowsLoad(t *testing.T) {
 	t.Parallel()
-	env := start(t, topology(t, withArgs("--inter-token-latency", "20ms", "--max-num-seqs", "2")))
+	env := start(t, topology(t, withArgs("--inter-token-latency", "20ms", "--max-num-seqs", "2", "--max-model-len", "8192")))
 	eps := env.Endpoints(pool)
 	require.Len(t, eps, 3)
 	busy := eps[0]
@@ -330,7 +332,9 @@ func TestRoutingFollowsLoad(t *testing.T) {
 
 func TestLoRAPrefersLoadedAdapter(t *testing.T) {
 	t.Parallel()
-	env := start(t, topology(t, withArgs("--inter-token-latency", "20ms")))
+	// A large KV cache keeps the long answer's share of it, and so the kv-cache
+	// scorer, out of the way: the test is about LoRA affinity.
+	env := start(t, topology(t, withArgs("--inter-token-latency", "20ms", "--max-model-len", "8192", "--kv-cache-size", "65536")))
 	eps := env.Endpoints(pool)
 	loaded := eps[1]
 	occupy(t, loaded.Address, 1, "support-bot")
