@@ -545,6 +545,8 @@ func (g *streamGuard) frame(frame []byte) ([]byte, *Fault, error) {
 		if len(fs) > 0 {
 			if text == "" {
 				rewritten = nil
+			} else {
+				rewritten = append(unfinished(bytes.TrimSpace(rewritten), false), '\n')
 			}
 			return rewritten, g.trip(fs), nil
 		}
@@ -578,11 +580,43 @@ func (g *streamGuard) frame(frame []byte) ([]byte, *Fault, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	out := threat.SetSSEData(frame, rewritten)
 	if len(found) > 0 {
-		return out, g.trip(found), nil
+		return threat.SetSSEData(frame, unfinished(rewritten, true)), g.trip(found), nil
 	}
-	return out, nil, nil
+	return threat.SetSSEData(frame, rewritten), nil, nil
+}
+
+// unfinished rewrites the chunk that goes out just before a blocked
+// stream's error so it does not also say the answer ended well: an OpenAI
+// finish_reason becomes "content_filter" (OpenAI's own value for this), an
+// Ollama final object becomes done:false with done_reason "content_filter".
+// A client that stops at the finish then still sees the answer as cut.
+func unfinished(chunk []byte, sse bool) []byte {
+	var doc map[string]any
+	if json.Unmarshal(chunk, &doc) != nil {
+		return chunk
+	}
+	changed := false
+	if sse {
+		choices, _ := doc["choices"].([]any)
+		for _, c := range choices {
+			if ch, ok := c.(map[string]any); ok && ch["finish_reason"] != nil {
+				ch["finish_reason"] = "content_filter"
+				changed = true
+			}
+		}
+	} else if done, _ := doc["done"].(bool); done {
+		doc["done"], doc["done_reason"] = false, "content_filter"
+		changed = true
+	}
+	if !changed {
+		return chunk
+	}
+	out, err := json.Marshal(doc)
+	if err != nil {
+		return chunk
+	}
+	return out
 }
 
 // flushAll ends every open choice, releasing its held text in a chunk of

@@ -128,6 +128,9 @@ func TestSanitizeModelResponseBlocksStreams(t *testing.T) {
 			text := strings.Join(texts, "")
 			assert.True(t, strings.HasPrefix(leak, text), "only text before the match goes out: %q", text)
 			assert.NotContains(t, out, "4111")
+			// What goes out before the error never says the answer ended well.
+			assert.NotContains(t, out, `"finish_reason":"stop"`)
+			assert.NotContains(t, out, `"done":true`)
 			assert.Equal(t, "blocked", varOf(m, "sanitizemodelresponse.SMR.action"))
 		}
 	}
