@@ -32,7 +32,8 @@ var (
 	defaultRegexSets = []string{threat.PatternSetSQLInjection, threat.PatternSetXSS, threat.PatternSetServerSideInclude,
 		threat.PatternSetXPathInjection, threat.PatternSetCommandInjection}
 	defaultRegexJSONPaths = []string{"$.messages[*].content", "$.messages[*].content[*].text",
-		"$['prompt','system','input','instructions','query','variables']"}
+		"$.messages[*].tool_calls[*].function.arguments",
+		"$['prompt','system','input','instructions','query','variables','suffix','template']"}
 )
 
 // regexPolicyXML generates the default RegularExpressionProtection from the

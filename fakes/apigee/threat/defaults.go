@@ -42,7 +42,7 @@ var (
 	// defaultPromptJSONPaths are where the default regex rules look in a
 	// JSON body: chat messages (string or parts), completion and generate
 	// prompts, and GraphQL queries and variables.
-	defaultPromptJSONPaths = []string{"$.messages[*].content", "$.messages[*].content[*].text", "$.prompt", "$.system", "$.input", "$.instructions", "$.query", "$.variables"}
+	defaultPromptJSONPaths = []string{"$.messages[*].content", "$.messages[*].content[*].text", "$.messages[*].tool_calls[*].function.arguments", "$.prompt", "$.system", "$.input", "$.instructions", "$.query", "$.variables", "$.suffix", "$.template"}
 )
 
 // Default prompt guard. Prompts are blocked for prompt injection and
