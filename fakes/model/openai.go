@@ -267,72 +267,29 @@ func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ans, rng := s.plan(j)
 	id := "chatcmpl-" + newID()
 	created := s.cfg.Clock.Now().Unix()
 	model := j.gen.model
-	if !req.Stream {
-		var text strings.Builder
-		_, err := s.run(r.Context(), j, ans, rng, arrived, func(tok string) error {
-			text.WriteString(tok)
-			return nil
-		})
-		if err != nil {
-			if status, msg, ok := runError(err); ok {
-				writeOpenAIError(w, status, msg)
+	s.openAIRun(w, r, j, arrived, req.Stream, req.StreamOptions != nil && req.StreamOptions.IncludeUsage, openAIShape{
+		whole: func(text, finish string, u *usage) any {
+			return chatResponse{
+				ID: id, Object: "chat.completion", Created: created, Model: model,
+				Choices: []chatChoice{{Message: chatOutMessage{Role: "assistant", Content: text}, FinishReason: finish}},
+				Usage:   u,
 			}
-			return
-		}
-		writeJSON(w, http.StatusOK, chatResponse{
-			ID: id, Object: "chat.completion", Created: created, Model: model,
-			Choices: []chatChoice{{
-				Message:      chatOutMessage{Role: "assistant", Content: text.String()},
-				FinishReason: ans.finish,
-			}},
-			Usage: newUsage(j.promptTokens, len(ans.tokens)),
-		})
-		return
-	}
-
-	includeUsage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
-	chunk := func(d delta, finish *string) chatChunk {
-		c := chatChunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: model,
-			Choices: []chunkChoice{{Delta: d, FinishReason: finish}}}
-		if includeUsage {
-			c.Usage = json.RawMessage("null") // present but null, as OpenAI sends
-		}
-		return c
-	}
-	sse := newSSEWriter(w)
-	n := 0
-	_, err := s.run(r.Context(), j, ans, rng, arrived, func(tok string) error {
-		d := delta{Content: tok}
-		if n == 0 {
-			d.Role = "assistant"
-		}
-		var finish *string
-		if n++; n == len(ans.tokens) {
-			finish = &ans.finish
-		}
-		return sse.event(chunk(d, finish))
+		},
+		chunk: func(tok string, first bool, finish *string, u any) any {
+			d := delta{Content: tok}
+			if first {
+				d.Role = "assistant"
+			}
+			return chatChunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: model,
+				Choices: []chunkChoice{{Delta: d, FinishReason: finish}}, Usage: u}
+		},
+		usage: func(u *usage) any {
+			return chatChunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: model, Choices: []chunkChoice{}, Usage: u}
+		},
 	})
-	if err != nil {
-		sse.fail(err)
-		return
-	}
-	if len(ans.tokens) == 0 {
-		// Nothing to say: one chunk still carries the role and the reason.
-		if err := sse.event(chunk(delta{Role: "assistant"}, &ans.finish)); err != nil {
-			return
-		}
-	}
-	if includeUsage {
-		if err := sse.event(chatChunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: model,
-			Choices: []chunkChoice{}, Usage: newUsage(j.promptTokens, len(ans.tokens))}); err != nil {
-			return
-		}
-	}
-	sse.done()
 }
 
 func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) {
@@ -354,11 +311,43 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ans, rng := s.plan(j)
 	id := "cmpl-" + newID()
 	created := s.cfg.Clock.Now().Unix()
 	model := j.gen.model
-	if !req.Stream {
+	s.openAIRun(w, r, j, arrived, req.Stream, req.StreamOptions != nil && req.StreamOptions.IncludeUsage, openAIShape{
+		whole: func(text, finish string, u *usage) any {
+			return completionResponse{ID: id, Object: "text_completion", Created: created, Model: model,
+				Choices: []completionChoice{{Text: text, FinishReason: &finish}}, Usage: u}
+		},
+		chunk: func(tok string, _ bool, finish *string, u any) any {
+			return completionResponse{ID: id, Object: "text_completion", Created: created, Model: model,
+				Choices: []completionChoice{{Text: tok, FinishReason: finish}}, Usage: u}
+		},
+		usage: func(u *usage) any {
+			return completionResponse{ID: id, Object: "text_completion", Created: created, Model: model,
+				Choices: []completionChoice{}, Usage: u}
+		},
+	})
+}
+
+// openAIShape builds the objects of one OpenAI endpoint's answers.
+type openAIShape struct {
+	// whole is the non-streamed answer.
+	whole func(text, finish string, u *usage) any
+	// chunk is one SSE chunk: a token, whether it is the first, the finish
+	// reason on the last, and the usage field (nil, or null when the
+	// client asked for usage, as OpenAI sends it).
+	chunk func(tok string, first bool, finish *string, u any) any
+	// usage is the last chunk, with no choices, when the client asked for it.
+	usage func(u *usage) any
+}
+
+// openAIRun runs j and answers as OpenAI does: one JSON object, or SSE
+// chunks (one per token; an empty answer still sends one chunk with the
+// finish reason), then the usage chunk when asked for, then [DONE].
+func (s *Server) openAIRun(w http.ResponseWriter, r *http.Request, j job, arrived time.Time, stream, includeUsage bool, shape openAIShape) {
+	ans, rng := s.plan(j)
+	if !stream {
 		var text strings.Builder
 		_, err := s.run(r.Context(), j, ans, rng, arrived, func(tok string) error {
 			text.WriteString(tok)
@@ -370,22 +359,12 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 			}
 			return
 		}
-		writeJSON(w, http.StatusOK, completionResponse{
-			ID: id, Object: "text_completion", Created: created, Model: model,
-			Choices: []completionChoice{{Text: text.String(), FinishReason: &ans.finish}},
-			Usage:   newUsage(j.promptTokens, len(ans.tokens)),
-		})
+		writeJSON(w, http.StatusOK, shape.whole(text.String(), ans.finish, newUsage(j.promptTokens, len(ans.tokens))))
 		return
 	}
-
-	includeUsage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
-	chunk := func(text string, finish *string) completionResponse {
-		c := completionResponse{ID: id, Object: "text_completion", Created: created, Model: model,
-			Choices: []completionChoice{{Text: text, FinishReason: finish}}}
-		if includeUsage {
-			c.Usage = json.RawMessage("null") // present but null, as OpenAI sends
-		}
-		return c
+	var nullUsage any
+	if includeUsage {
+		nullUsage = json.RawMessage("null") // present but null, as OpenAI sends
 	}
 	sse := newSSEWriter(w)
 	n := 0
@@ -394,20 +373,19 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 		if n++; n == len(ans.tokens) {
 			finish = &ans.finish
 		}
-		return sse.event(chunk(tok, finish))
+		return sse.event(shape.chunk(tok, n == 1, finish, nullUsage))
 	})
 	if err != nil {
 		sse.fail(err)
 		return
 	}
 	if len(ans.tokens) == 0 {
-		if err := sse.event(chunk("", &ans.finish)); err != nil {
+		if err := sse.event(shape.chunk("", true, &ans.finish, nullUsage)); err != nil {
 			return
 		}
 	}
 	if includeUsage {
-		if err := sse.event(completionResponse{ID: id, Object: "text_completion", Created: created, Model: model,
-			Choices: []completionChoice{}, Usage: newUsage(j.promptTokens, len(ans.tokens))}); err != nil {
+		if err := sse.event(shape.usage(newUsage(j.promptTokens, len(ans.tokens)))); err != nil {
 			return
 		}
 	}
