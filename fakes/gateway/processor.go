@@ -483,24 +483,33 @@ func (x *exchange) requestPhases(ctx context.Context, m *message) (*extprocv3.Im
 // requestBodyAnswer waits for the answer to one request body message and
 // hands the (mutated) chunk to use.
 func (x *exchange) requestBodyAnswer(ctx context.Context, m *message, chunk []byte, use func([]byte)) (*extprocv3.ImmediateResponse, error) {
+	cr, ir, err := x.awaitRequestBody(ctx, m)
+	if cr != nil {
+		use(mutateBody(chunk, cr.GetBodyMutation()))
+	}
+	return ir, err
+}
+
+// awaitRequestBody waits for the next answer to a request body message:
+// an immediate response, or a body answer whose header mutation it applies
+// (the headers have not gone upstream yet, so a body answer may still change
+// them). Anything else is a protocol error.
+func (x *exchange) awaitRequestBody(ctx context.Context, m *message) (*extprocv3.CommonResponse, *extprocv3.ImmediateResponse, error) {
 	resp, err := x.await(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	switch r := resp.GetResponse().(type) {
 	case *extprocv3.ProcessingResponse_ImmediateResponse:
-		return r.ImmediateResponse, nil
+		return nil, r.ImmediateResponse, nil
 	case *extprocv3.ProcessingResponse_RequestBody:
 		cr := r.RequestBody.GetResponse()
-		// The headers have not gone upstream yet, so a body answer may still
-		// change them.
 		if err := m.mutate(cr.GetHeaderMutation()); err != nil {
-			return nil, &procError{p: x.p, err: err}
+			return nil, nil, &procError{p: x.p, err: err}
 		}
-		use(mutateBody(chunk, cr.GetBodyMutation()))
-		return nil, nil
+		return cr, nil, nil
 	}
-	return nil, x.protocolError("expected a request_body answer, got %T", resp.GetResponse())
+	return nil, nil, x.protocolError("expected a request_body answer, got %T", resp.GetResponse())
 }
 
 func (x *exchange) sendRequestChunks(body []byte) error {
@@ -518,29 +527,18 @@ func (x *exchange) sendRequestChunks(body []byte) error {
 func (x *exchange) requestDuplexBody(ctx context.Context, m *message) (*extprocv3.ImmediateResponse, error) {
 	var out []byte
 	for {
-		resp, err := x.await(ctx)
-		if err != nil {
-			return nil, err
+		cr, ir, err := x.awaitRequestBody(ctx, m)
+		if cr == nil {
+			return ir, err
 		}
-		switch r := resp.GetResponse().(type) {
-		case *extprocv3.ProcessingResponse_ImmediateResponse:
-			return r.ImmediateResponse, nil
-		case *extprocv3.ProcessingResponse_RequestBody:
-			cr := r.RequestBody.GetResponse()
-			if err := m.mutate(cr.GetHeaderMutation()); err != nil {
-				return nil, &procError{p: x.p, err: err}
-			}
-			sb := cr.GetBodyMutation().GetStreamedResponse()
-			if sb == nil {
-				return nil, x.protocolError("a FULL_DUPLEX_STREAMED body answer needs streamed_response")
-			}
-			out = append(out, sb.GetBody()...)
-			if sb.GetEndOfStream() {
-				m.body = out
-				return nil, nil
-			}
-		default:
-			return nil, x.protocolError("expected a request_body answer, got %T", resp.GetResponse())
+		sb := cr.GetBodyMutation().GetStreamedResponse()
+		if sb == nil {
+			return nil, x.protocolError("a FULL_DUPLEX_STREAMED body answer needs streamed_response")
+		}
+		out = append(out, sb.GetBody()...)
+		if sb.GetEndOfStream() {
+			m.body = out
+			return nil, nil
 		}
 	}
 }
