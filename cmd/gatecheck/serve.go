@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gatecheck/gatecheck/internal/httpserver"
 	"log/slog"
 	"net"
 	"net/http"
@@ -72,27 +73,7 @@ func serveHTTP(ctx context.Context, g *globals, addr string, h http.Handler, wha
 
 // serveServer serves srv on addr, through wrap when it is set, until ctx ends.
 func serveServer(ctx context.Context, g *globals, addr string, srv *http.Server, wrap func(net.Listener) net.Listener, what string) error {
-	lis, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	if wrap != nil {
-		lis = wrap(lis)
-	}
-	fmt.Fprintf(g.stdout, "%s listening on %s\n", what, lis.Addr())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(lis) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return httpserver.Run(ctx, addr, srv, wrap, func(a string) { fmt.Fprintf(g.stdout, "%s listening on %s\n", what, a) })
 }
 
 func newServeEPPCmd(g *globals) *cobra.Command {

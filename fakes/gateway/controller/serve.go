@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gatecheck/gatecheck/internal/httpserver"
 	"log/slog"
 	"net"
 	"net/http"
@@ -138,39 +139,12 @@ func Serve(ctx context.Context, cfg *rest.Config, o ServeOptions) error {
 		wrap = func(lis net.Listener) net.Listener { return gw.Listener(lis, o.Gateway) }
 	}
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
-		return serveHTTP(ctx, o.Addr, srv, wrap, o.Ready)
+		return httpserver.Run(ctx, o.Addr, srv, wrap, o.Ready)
 	})); err != nil {
 		return err
 	}
 	log.Info("in-cluster gateway starting", "addr", o.Addr, "controller", cmpOr(o.ControllerName, DefaultControllerName))
 	return mgr.Start(ctx)
-}
-
-// serveHTTP serves srv on addr, through wrap when set, until ctx ends.
-func serveHTTP(ctx context.Context, addr string, srv *http.Server, wrap func(net.Listener) net.Listener, ready func(string)) error {
-	lis, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	if wrap != nil {
-		lis = wrap(lis)
-	}
-	if ready != nil {
-		ready(lis.Addr().String())
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(lis) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
 }
 
 // WatchPool calls update with the pool's endpoints (see PoolEndpoints) now
