@@ -321,7 +321,7 @@ func TestComponents(t *testing.T) {
 	if _, err := tg.components("model"); !errors.Is(err, harness.ErrUnsupported) {
 		t.Errorf("components(model): %v", err)
 	}
-	if models := modelNames(snap); !slices.Contains(models, "qwen2.5-0.5b-instruct") {
+	if models := harness.ModelNames(snap); !slices.Contains(models, "qwen2.5-0.5b-instruct") {
 		t.Errorf("models %v", models)
 	}
 }

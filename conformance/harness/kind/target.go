@@ -38,7 +38,6 @@ import (
 
 	"github.com/gatecheck/gatecheck/conformance/harness"
 	"github.com/gatecheck/gatecheck/conformance/harness/sim"
-	"github.com/gatecheck/gatecheck/fakes/model"
 	"github.com/gatecheck/gatecheck/images"
 	"github.com/gatecheck/gatecheck/internal/apigeeapi"
 	"github.com/gatecheck/gatecheck/manifests"
@@ -187,7 +186,7 @@ func New(ctx context.Context, opts Options) (_ *Target, err error) {
 	if t.snap, err = manifests.LoadDefault(); err != nil {
 		return nil, fmt.Errorf("default topology: %w", err)
 	}
-	t.models = modelNames(t.snap)
+	t.models = harness.ModelNames(t.snap)
 	if o.Models == ModelsOllama {
 		t.models = []string{o.OllamaModel}
 	}
@@ -573,33 +572,7 @@ func (t *Target) provision(ctx context.Context, products []string) (string, erro
 	return app.Credentials[0].ConsumerKey, nil
 }
 
-// modelNames lists the names the topology's fake model servers answer to,
-// as the simulation does.
-func modelNames(snap *manifests.Snapshot) []string {
-	set := map[string]bool{}
-	for _, w := range snap.Workloads {
-		if w.Component() != "model" {
-			continue
-		}
-		cfg, err := model.ParseFlags(w.ComponentArgs())
-		if err != nil {
-			continue
-		}
-		set[cfg.Model] = true
-		for _, n := range cfg.ServedModelNames {
-			set[n] = true
-		}
-		for _, n := range cfg.LoRAModules {
-			set[n] = true
-		}
-	}
-	out := make([]string, 0, len(set))
-	for n := range set {
-		out = append(out, n)
-	}
-	slices.Sort(out)
-	return out
-}
+
 
 // Name is "kind".
 func (t *Target) Name() string { return "kind" }

@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
-	"sort"
 	"testing/fstest"
 	"time"
 
 	"github.com/gatecheck/gatecheck/conformance/harness"
-	"github.com/gatecheck/gatecheck/fakes/model"
 	"github.com/gatecheck/gatecheck/internal/apigeeapi"
 	"github.com/gatecheck/gatecheck/manifests"
 )
@@ -182,27 +180,5 @@ func (e *Env) Models() []string {
 	if e.ollama != nil {
 		return []string{e.ollama.model}
 	}
-	set := map[string]bool{}
-	for _, w := range e.snap.Workloads {
-		if w.Component() != "model" {
-			continue
-		}
-		cfg, err := model.ParseFlags(w.ComponentArgs())
-		if err != nil {
-			continue
-		}
-		set[cfg.Model] = true
-		for _, n := range cfg.ServedModelNames {
-			set[n] = true
-		}
-		for _, n := range cfg.LoRAModules {
-			set[n] = true
-		}
-	}
-	out := make([]string, 0, len(set))
-	for n := range set {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
+	return harness.ModelNames(e.snap)
 }
