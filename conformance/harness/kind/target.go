@@ -572,8 +572,6 @@ func (t *Target) provision(ctx context.Context, products []string) (string, erro
 	return app.Credentials[0].ConsumerKey, nil
 }
 
-
-
 // Name is "kind".
 func (t *Target) Name() string { return "kind" }
 
